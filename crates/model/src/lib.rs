@@ -1,8 +1,38 @@
 //! Elman recurrent networks on Burn: definition, training and weight export.
 //!
+//! ```text
+//! h_k = act(U h_{k-1} + W in_k + b)
+//! y_k = V h_k + c
+//! ```
+//!
+//! - [`model`]: the network ([`ElmanConfig`] → [`Elman`]) and its forward pass;
+//! - [`data`]: sequences as plain matrices, the input conventions of the two modes,
+//!   standardisation;
+//! - [`training`]: [`train`] with a [`TrainingConfig`], progress through an [`Observer`];
+//! - [`inference`]: a [`TrainedRnn`] predicts on new data and saves/loads checkpoints;
+//! - [`weights`]: [`RnnWeights`], the form in which weights leave the crate;
+//! - [`device`]: the run-time choice of Burn backend and precision ([`Compute`]).
+//!
 //! Burn tensors stay inside this crate; everything that leaves it is a
-//! `nalgebra::DMatrix<f64>` (see [`RnnWeights`]).
+//! `nalgebra::DMatrix<f64>`.
 
+pub mod data;
+pub mod device;
+pub mod error;
+pub mod inference;
+pub mod model;
+mod optim;
+pub mod training;
 pub mod weights;
 
-pub use weights::{Activation, Mode, RnnWeights};
+pub use data::{SequenceData, Standardisation};
+pub use device::{Backend, Compute, Precision};
+pub use error::{ModelError, Result};
+pub use inference::TrainedRnn;
+pub use model::{Elman, ElmanConfig, ElmanOutput};
+pub use optim::LbfgsStop;
+pub use training::{
+    Fit, NetworkConfig, Observer, Phase, Progress, RestartReport, Silent, StopReason,
+    TrainingConfig, TrainingReport, train,
+};
+pub use weights::{Activation, Mode, RnnWeights, Trajectory};

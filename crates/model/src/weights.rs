@@ -93,3 +93,94 @@ impl RnnWeights {
         }
     }
 }
+
+/// What running a network over one sequence gives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trajectory {
+    /// Predicted measurements `y_k`, `[p, T]`.
+    pub outputs: DMatrix<f64>,
+    /// Hidden states `h_k`, `[d_hidden, T]`.
+    pub hidden: DMatrix<f64>,
+}
+
+impl RnnWeights {
+    /// Applies the activation to a pre-activation.
+    pub fn activate(&self, x: f64) -> f64 {
+        match self.activation {
+            Activation::Linear => x,
+            Activation::Tanh => x.tanh(),
+            Activation::Relu => x.max(0.0),
+        }
+    }
+
+    /// Runs the network over one sequence in plain `f64` arithmetic, following the data
+    /// conventions of [`crate::data`]: `in_1 = 0`; in predictor mode `in_k = [u_k; z_{k-1}]`
+    /// with a missing component of `z_{k-1}` replaced by the prediction `y_{k-1}`.
+    ///
+    /// A reference implementation, independent of Burn: `inputs` is `[m, T]`, `measurements`
+    /// `[p, T]` (`NaN` = missing; only read in predictor mode, and may then be empty in
+    /// simulation mode).
+    pub fn run(
+        &self,
+        inputs: &DMatrix<f64>,
+        measurements: &DMatrix<f64>,
+    ) -> Result<Trajectory, crate::ModelError> {
+        let (n, p) = (self.d_hidden(), self.d_output());
+        let m = self.w_inputs().ncols();
+        let steps = inputs.ncols();
+        let shape_error = |message: String| crate::ModelError::Data { sequence: 0, message };
+        if inputs.nrows() != m {
+            return Err(shape_error(format!("{} input rows, the network takes {m}", inputs.nrows())));
+        }
+        if self.mode == Mode::Predictor
+            && (measurements.nrows() != p || measurements.ncols() != steps)
+        {
+            return Err(shape_error(format!(
+                "measurements are {}x{}, expected {p}x{steps}",
+                measurements.nrows(),
+                measurements.ncols()
+            )));
+        }
+        let mut outputs = DMatrix::zeros(p, steps);
+        let mut hidden = DMatrix::zeros(n, steps);
+        let mut h = DVector::zeros(n);
+        let mut y_prev = DVector::zeros(p);
+        for k in 0..steps {
+            let mut input = DVector::zeros(self.d_input());
+            if k > 0 {
+                for j in 0..m {
+                    input[j] = inputs[(j, k)];
+                }
+                if self.mode == Mode::Predictor {
+                    for j in 0..p {
+                        let z = measurements[(j, k - 1)];
+                        input[m + j] = if z.is_nan() { y_prev[j] } else { z };
+                    }
+                }
+            }
+            let pre = &self.u * &h + &self.w * input + &self.b;
+            h = pre.map(|x| self.activate(x));
+            let y = &self.v * &h + &self.c;
+            hidden.set_column(k, &h);
+            outputs.set_column(k, &y);
+            y_prev = y;
+        }
+        Ok(Trajectory { outputs, hidden })
+    }
+
+    /// Whether every entry is finite.
+    pub fn is_finite(&self) -> bool {
+        [&self.u, &self.w, &self.v].iter().all(|m| m.iter().all(|x| x.is_finite()))
+            && self.b.iter().chain(self.c.iter()).all(|x| x.is_finite())
+    }
+
+    /// Serialises to pretty JSON.
+    pub fn to_json(&self) -> Result<String, crate::ModelError> {
+        Ok(serde_json::to_string_pretty(self)?)
+    }
+
+    /// Parses weights written by [`RnnWeights::to_json`].
+    pub fn from_json(json: &str) -> Result<Self, crate::ModelError> {
+        Ok(serde_json::from_str(json)?)
+    }
+}

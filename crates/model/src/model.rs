@@ -1,0 +1,555 @@
+//! The Elman network: configuration, parameters and the forward pass.
+//!
+//! ```text
+//! h_k = act(U h_{k-1} + W in_k + b)
+//! y_k = V h_k + c
+//! ```
+//!
+//! A thin custom module rather than `burn::nn::Rnn`: that one stores `Uᵀ`, has two hidden
+//! biases, draws its initial weights from an unseeded global generator, and writes every step
+//! into its output with a `slice_assign`. Here the parameters are exactly the matrices of the
+//! equations, the initialisation is seeded, and a linear network can be evaluated with a
+//! parallel scan in `O(log T)` tensor operations instead of `O(T)`.
+
+use burn::module::{Module, Param};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Tensor, TensorData};
+use nalgebra::{DMatrix, DVector};
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{RngExt, SeedableRng};
+use rand_distr::StandardNormal;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ModelError, Result, config_error};
+use crate::weights::{Activation, Mode, RnnWeights};
+
+fn default_activation() -> Activation {
+    Activation::Linear
+}
+fn default_bias() -> bool {
+    true
+}
+fn default_spectral_radius() -> f64 {
+    0.5
+}
+
+/// Configuration of an [`Elman`] network; [`ElmanConfig::init`] builds it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ElmanConfig {
+    /// Size of the network input `in_k`.
+    pub d_input: usize,
+    /// Size of the hidden state `h_k`.
+    pub d_hidden: usize,
+    /// Size of the output `y_k`.
+    pub d_output: usize,
+    /// The nonlinearity `act` (default linear).
+    #[serde(default = "default_activation")]
+    pub activation: Activation,
+    /// Whether the biases `b` and `c` exist (default true); without them they are fixed at 0.
+    #[serde(default = "default_bias")]
+    pub bias: bool,
+    /// Spectral radius of the initial `U` (default 0.5; must be in `[0, 1)` so the initial
+    /// network is stable).
+    #[serde(default = "default_spectral_radius")]
+    pub init_spectral_radius: f64,
+    /// Seed of the initial weights (default 0).
+    #[serde(default)]
+    pub seed: u64,
+}
+
+impl ElmanConfig {
+    /// A linear network with biases and the default initialisation.
+    pub fn new(d_input: usize, d_hidden: usize, d_output: usize) -> Self {
+        Self {
+            d_input,
+            d_hidden,
+            d_output,
+            activation: default_activation(),
+            bias: default_bias(),
+            init_spectral_radius: default_spectral_radius(),
+            seed: 0,
+        }
+    }
+
+    /// Sets the activation.
+    pub fn with_activation(mut self, activation: Activation) -> Self {
+        self.activation = activation;
+        self
+    }
+
+    /// Sets whether the network has biases.
+    pub fn with_bias(mut self, bias: bool) -> Self {
+        self.bias = bias;
+        self
+    }
+
+    /// Sets the seed of the initial weights.
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Checks the sizes and the initial spectral radius.
+    pub fn validate(&self) -> Result<()> {
+        if self.d_hidden == 0 {
+            return Err(config_error("d_hidden", "must be at least 1"));
+        }
+        if self.d_output == 0 {
+            return Err(config_error("d_output", "must be at least 1"));
+        }
+        if !(0.0..1.0).contains(&self.init_spectral_radius) {
+            return Err(config_error(
+                "init_spectral_radius",
+                format!("{} is not in [0, 1)", self.init_spectral_radius),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The seeded initial weights, as plain matrices.
+    ///
+    /// `U` has i.i.d. standard normal entries rescaled so that its spectral radius is
+    /// `init_spectral_radius`; `W` and `V` have i.i.d. `N(0, 1/fan_in)` entries; `b = c = 0`.
+    pub fn init_weights(&self, mode: Mode) -> Result<RnnWeights> {
+        self.validate()?;
+        let (n, d, p) = (self.d_hidden, self.d_input, self.d_output);
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(self.seed);
+        let mut normal = |rows: usize, cols: usize, std: f64| {
+            DMatrix::from_fn(rows, cols, |_, _| std * rng.sample::<f64, _>(StandardNormal))
+        };
+        let mut u = normal(n, n, 1.0);
+        let radius = spectral_radius(&u);
+        if radius > 0.0 {
+            u *= self.init_spectral_radius / radius;
+        }
+        let w = normal(n, d, 1.0 / (d.max(1) as f64).sqrt());
+        let v = normal(p, n, 1.0 / (n as f64).sqrt());
+        Ok(RnnWeights {
+            u,
+            w,
+            v,
+            b: DVector::zeros(n),
+            c: DVector::zeros(p),
+            activation: self.activation,
+            mode,
+        })
+    }
+
+    /// Builds the network with seeded initial weights on `device`.
+    pub fn init(&self, device: &Device) -> Result<Elman> {
+        Elman::from_weights(&self.init_weights(Mode::Simulation)?, self.bias, device)
+    }
+}
+
+/// Largest modulus of the eigenvalues of a square matrix.
+pub fn spectral_radius(m: &DMatrix<f64>) -> f64 {
+    if m.is_empty() {
+        return 0.0;
+    }
+    m.complex_eigenvalues()
+        .iter()
+        .map(|l| l.norm())
+        .fold(0.0, f64::max)
+}
+
+/// An Elman network, `h_k = act(U h_{k-1} + W in_k + b)`, `y_k = V h_k + c`.
+#[derive(Module, Debug)]
+pub struct Elman {
+    /// Recurrent matrix `U`, `[d_hidden, d_hidden]`.
+    pub u: Param<Tensor<2>>,
+    /// Input matrix `W`, `[d_hidden, d_input]`.
+    pub w: Param<Tensor<2>>,
+    /// Readout matrix `V`, `[d_output, d_hidden]`.
+    pub v: Param<Tensor<2>>,
+    /// Hidden bias `b`, `[d_hidden]` (absent: 0).
+    pub b: Option<Param<Tensor<1>>>,
+    /// Readout bias `c`, `[d_output]` (absent: 0).
+    pub c: Option<Param<Tensor<1>>>,
+    /// The nonlinearity.
+    #[module(skip)]
+    pub activation: Activation,
+}
+
+/// What [`Elman::forward`] returns.
+#[derive(Debug, Clone)]
+pub struct ElmanOutput {
+    /// Outputs `y_k`, `[batch, steps, d_output]`.
+    pub outputs: Tensor<3>,
+    /// Hidden states `h_k`, `[batch, steps, d_hidden]`.
+    pub hidden: Tensor<3>,
+}
+
+/// How the recurrence is unrolled (internal to training and inference).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Unroll {
+    /// Evaluate a linear recurrence by a parallel prefix scan when possible.
+    pub scan: bool,
+    /// Stop gradients through the hidden state every this many steps.
+    pub truncation: Option<usize>,
+}
+
+impl Default for Unroll {
+    fn default() -> Self {
+        Self { scan: true, truncation: None }
+    }
+}
+
+/// Predictor-mode feedback of the network's own prediction in place of a missing `z_{k-1}`.
+pub(crate) struct Feedback {
+    /// Number of exogenous inputs `m`; `W_z` is `W[:, m..]`.
+    pub n_inputs: usize,
+    /// For each step, `[batch, p]` with 1 where `z_{k-1}` is missing (fed `y_{k-1}` instead), or
+    /// `None` when nothing is missing at that step.
+    pub missing: Vec<Option<Tensor<2>>>,
+}
+
+pub(crate) fn matrix_to_tensor(m: &DMatrix<f64>, device: &Device) -> Tensor<2> {
+    let data: Vec<f64> = (0..m.nrows())
+        .flat_map(|i| (0..m.ncols()).map(move |j| m[(i, j)]))
+        .collect();
+    Tensor::from_data(TensorData::new(data, [m.nrows(), m.ncols()]), device)
+}
+
+pub(crate) fn tensor_to_matrix(t: Tensor<2>) -> Result<DMatrix<f64>> {
+    let [rows, cols] = t.dims();
+    let values = read_vec(t)?;
+    Ok(DMatrix::from_row_slice(rows, cols, &values))
+}
+
+pub(crate) fn read_vec<const D: usize>(t: Tensor<D>) -> Result<Vec<f64>> {
+    t.try_into_vec_as::<f64>()
+        .map_err(|e| ModelError::TensorRead(e.to_string()))
+}
+
+fn vector_param(v: &DVector<f64>, device: &Device) -> Param<Tensor<1>> {
+    Param::from_tensor(Tensor::from_data(
+        TensorData::new(v.iter().copied().collect::<Vec<f64>>(), [v.len()]),
+        device,
+    ))
+}
+
+impl Elman {
+    /// Builds the network from plain weights (as exported), on `device`. Without `bias` the
+    /// biases are dropped (they must then be zero to reproduce `weights`).
+    pub fn from_weights(weights: &RnnWeights, bias: bool, device: &Device) -> Result<Elman> {
+        let (n, p) = (weights.d_hidden(), weights.d_output());
+        let dims_ok = weights.u.ncols() == n
+            && weights.w.nrows() == n
+            && weights.v.ncols() == n
+            && weights.b.len() == n
+            && weights.c.len() == p;
+        if !dims_ok {
+            return Err(config_error(
+                "weights",
+                "U, W, V, b, c have inconsistent sizes".to_string(),
+            ));
+        }
+        Ok(Elman {
+            u: Param::from_tensor(matrix_to_tensor(&weights.u, device)),
+            w: Param::from_tensor(matrix_to_tensor(&weights.w, device)),
+            v: Param::from_tensor(matrix_to_tensor(&weights.v, device)),
+            b: bias.then(|| vector_param(&weights.b, device)),
+            c: bias.then(|| vector_param(&weights.c, device)),
+            activation: weights.activation,
+        })
+    }
+
+    /// The weights as plain matrices (biases 0 when absent).
+    pub fn to_weights(&self, mode: Mode) -> Result<RnnWeights> {
+        let n = self.d_hidden();
+        let p = self.d_output();
+        let vector = |param: &Option<Param<Tensor<1>>>, len: usize| -> Result<DVector<f64>> {
+            match param {
+                Some(param) => Ok(DVector::from_vec(read_vec(param.val())?)),
+                None => Ok(DVector::zeros(len)),
+            }
+        };
+        Ok(RnnWeights {
+            u: tensor_to_matrix(self.u.val())?,
+            w: tensor_to_matrix(self.w.val())?,
+            v: tensor_to_matrix(self.v.val())?,
+            b: vector(&self.b, n)?,
+            c: vector(&self.c, p)?,
+            activation: self.activation,
+            mode,
+        })
+    }
+
+    /// Hidden size.
+    pub fn d_hidden(&self) -> usize {
+        self.u.shape()[0]
+    }
+
+    /// Input size.
+    pub fn d_input(&self) -> usize {
+        self.w.shape()[1]
+    }
+
+    /// Output size.
+    pub fn d_output(&self) -> usize {
+        self.v.shape()[0]
+    }
+
+    /// Whether the biases exist.
+    pub fn has_bias(&self) -> bool {
+        self.b.is_some()
+    }
+
+    fn activate(&self, x: Tensor<2>) -> Tensor<2> {
+        match self.activation {
+            Activation::Linear => x,
+            Activation::Tanh => x.tanh(),
+            Activation::Relu => relu(x),
+        }
+    }
+
+    /// One step of the cell, `h_k = act(U h_{k-1} + W in_k + b)`.
+    ///
+    /// # Shapes
+    /// - `hidden`: `[batch, d_hidden]` (`h_{k-1}`)
+    /// - `input`: `[batch, d_input]` (`in_k`)
+    /// - returns `[batch, d_hidden]` (`h_k`)
+    pub fn step(&self, hidden: Tensor<2>, input: Tensor<2>) -> Tensor<2> {
+        let pre = hidden.matmul(self.u.val().transpose()) + self.input_drive(input);
+        self.activate(pre)
+    }
+
+    /// The readout `y_k = V h_k + c`.
+    ///
+    /// # Shapes
+    /// - `hidden`: `[rows, d_hidden]`
+    /// - returns `[rows, d_output]`
+    pub fn readout(&self, hidden: Tensor<2>) -> Tensor<2> {
+        let y = hidden.matmul(self.v.val().transpose());
+        match &self.c {
+            Some(c) => y + c.val().unsqueeze::<2>(),
+            None => y,
+        }
+    }
+
+    /// `W in + b` for a stack of inputs.
+    fn input_drive(&self, input: Tensor<2>) -> Tensor<2> {
+        let drive = input.matmul(self.w.val().transpose());
+        match &self.b {
+            Some(b) => drive + b.val().unsqueeze::<2>(),
+            None => drive,
+        }
+    }
+
+    /// Runs the network over whole sequences from `h_0` (zero when `None`).
+    ///
+    /// ```text
+    /// h_k = act(U h_{k-1} + W in_k + b),   k = 1..T
+    /// y_k = V h_k + c
+    /// ```
+    ///
+    /// A linear network is evaluated by a parallel prefix scan (same result, `O(log T)` tensor
+    /// operations); the others step through time.
+    ///
+    /// # Shapes
+    /// - `inputs`: `[batch, steps, d_input]`
+    /// - `h0`: `[batch, d_hidden]`
+    /// - returns outputs `[batch, steps, d_output]` and hidden states `[batch, steps, d_hidden]`
+    pub fn forward(&self, inputs: Tensor<3>, h0: Option<Tensor<2>>) -> ElmanOutput {
+        let [batch, steps, d_input] = inputs.dims();
+        let time_major = inputs.swap_dims(0, 1).reshape([steps * batch, d_input]);
+        let hidden = self.hidden_time_major(
+            time_major,
+            batch,
+            steps,
+            h0,
+            None,
+            Unroll::default(),
+        );
+        let outputs = self.readout(hidden.clone());
+        let unflatten = |t: Tensor<2>| {
+            let d = t.dims()[1];
+            t.reshape([steps, batch, d]).swap_dims(0, 1)
+        };
+        ElmanOutput { outputs: unflatten(outputs), hidden: unflatten(hidden) }
+    }
+
+    /// The hidden states for time-major stacked inputs.
+    ///
+    /// # Shapes
+    /// - `inputs`: `[steps * batch, d_input]`, row `k * batch + i` is `in_{k+1}` of sequence `i`
+    /// - `h0`: `[batch, d_hidden]`
+    /// - returns `[steps * batch, d_hidden]` in the same row order
+    pub(crate) fn hidden_time_major(
+        &self,
+        inputs: Tensor<2>,
+        batch: usize,
+        steps: usize,
+        h0: Option<Tensor<2>>,
+        feedback: Option<&Feedback>,
+        unroll: Unroll,
+    ) -> Tensor<2> {
+        // W in_k + b for every step at once: one matmul instead of `steps`.
+        let mut drive = self.input_drive(inputs);
+        let ut = self.u.val().transpose();
+        let scan = unroll.scan
+            && self.activation == Activation::Linear
+            && unroll.truncation.is_none()
+            && feedback.is_none_or(|f| f.missing.iter().all(Option::is_none));
+        if scan {
+            if let Some(h0) = h0 {
+                // Fold U h_0 into the first step's drive.
+                let n = self.d_hidden();
+                let first = h0.matmul(ut.clone());
+                let rest = Tensor::zeros([(steps - 1) * batch, n], &first.device());
+                drive = drive + Tensor::cat(vec![first, rest], 0);
+            }
+            return linear_scan(drive, ut, batch, steps);
+        }
+        self.hidden_sequential(drive, ut, batch, h0, feedback, unroll.truncation)
+    }
+
+    fn hidden_sequential(
+        &self,
+        drive: Tensor<2>,
+        ut: Tensor<2>,
+        batch: usize,
+        h0: Option<Tensor<2>>,
+        feedback: Option<&Feedback>,
+        truncation: Option<usize>,
+    ) -> Tensor<2> {
+        // Split the inputs once and concatenate the states once: per-step slicing of a tracked
+        // tensor costs more than the step itself.
+        let drives = drive.split(batch, 0);
+        let wzt = feedback.map(|f| {
+            let n_z = self.d_input() - f.n_inputs;
+            self.w.val().narrow(1, f.n_inputs, n_z).transpose()
+        });
+        let mut states = Vec::with_capacity(drives.len());
+        let mut hidden = h0;
+        for (k, drive_k) in drives.into_iter().enumerate() {
+            let mut pre = match hidden.take() {
+                Some(mut h) => {
+                    if truncation.is_some_and(|w| k % w == 0) {
+                        h = h.detach();
+                    }
+                    // Predictor mode: a missing z_{k-1} is replaced by y_{k-1} = V h_{k-1} + c.
+                    let fed = match (feedback, &wzt) {
+                        (Some(f), Some(wzt)) => f.missing[k].as_ref().map(|missing| {
+                            (self.readout(h.clone()) * missing.clone()).matmul(wzt.clone())
+                        }),
+                        _ => None,
+                    };
+                    let pre = h.matmul(ut.clone()) + drive_k;
+                    match fed {
+                        Some(fed) => pre + fed,
+                        None => pre,
+                    }
+                }
+                // h_0 = 0: U h_0 vanishes, and so does the prediction fed back at k = 1.
+                None => drive_k,
+            };
+            pre = self.activate(pre);
+            states.push(pre.clone());
+            hidden = Some(pre);
+        }
+        Tensor::cat(states, 0)
+    }
+}
+
+/// Solves the linear recurrence `h_k = U h_{k-1} + d_k` (`h_0 = 0`) for all `k` by a
+/// Hillis–Steele prefix scan.
+///
+/// After level `l` (stride `s = 2^l`), row block `k` holds `Σ_{j = k-2s+1}^{k} U^{k-j} d_j`:
+///
+/// ```text
+/// S⁽⁰⁾_k = d_k,    S⁽ˡ⁺¹⁾_k = S⁽ˡ⁾_k + U^{2^l} S⁽ˡ⁾_{k-2^l}   (the second term only when k > 2^l)
+/// ```
+///
+/// so `⌈log₂ T⌉` levels give `h_k = Σ_{j ≤ k} U^{k-j} d_j`. Each level is one slice, one matmul
+/// by `(Uᵀ)^{2^l}` (kept by repeated squaring), one concatenation and one addition.
+///
+/// # Shapes
+/// - `drive`: `[steps * batch, d_hidden]`, time-major
+/// - `ut`: `Uᵀ`, `[d_hidden, d_hidden]`
+/// - returns `[steps * batch, d_hidden]`
+fn linear_scan(drive: Tensor<2>, ut: Tensor<2>, batch: usize, steps: usize) -> Tensor<2> {
+    let n = drive.dims()[1];
+    let device = drive.device();
+    let mut sums = drive;
+    let mut power = ut;
+    let mut stride = 1;
+    while stride < steps {
+        let kept = (steps - stride) * batch;
+        let moved = sums.clone().narrow(0, 0, kept).matmul(power.clone());
+        let shifted = Tensor::cat(vec![Tensor::zeros([stride * batch, n], &device), moved], 0);
+        sums = sums + shifted;
+        stride *= 2;
+        if stride < steps {
+            power = power.clone().matmul(power);
+        }
+    }
+    sums
+}
+
+/// Per-component sums of squared errors over the present targets.
+///
+/// # Shapes
+/// - `outputs`, `targets`, `mask`: `[rows, d_output]` (`mask` is 1 where a target is present,
+///   0 where it is missing or padding; `targets` is 0 there)
+/// - returns `[1, d_output]`
+pub(crate) fn squared_error_sums(
+    outputs: Tensor<2>,
+    targets: Tensor<2>,
+    mask: Tensor<2>,
+) -> Tensor<2> {
+    ((outputs - targets) * mask).square().sum_dim(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::Compute;
+
+    /// The parallel scan and step-by-step unrolling give the same hidden states of a linear
+    /// network (to f32 rounding), from zero and non-zero `h_0`, for lengths that are and are not
+    /// powers of two.
+    #[test]
+    fn scan_equals_sequential() {
+        let device = Compute::default().device().expect("device");
+        let config = ElmanConfig::new(2, 3, 1).with_seed(4);
+        let mut weights = config.init_weights(Mode::Simulation).expect("init");
+        weights.u *= 1.8; // spectral radius 0.9
+        weights.b = DVector::from_vec(vec![0.1, -0.2, 0.3]);
+        let elman = Elman::from_weights(&weights, true, &device).expect("module");
+        for (batch, steps) in [(3, 1), (2, 8), (4, 37)] {
+            let inputs = Tensor::<2>::random(
+                [steps * batch, 2],
+                burn::tensor::Distribution::Normal(0.0, 1.0),
+                &device,
+            );
+            for h0 in [None, Some(Tensor::<2>::ones([batch, 3], &device))] {
+                let run = |scan| {
+                    let unroll = Unroll { scan, truncation: None };
+                    elman.hidden_time_major(inputs.clone(), batch, steps, h0.clone(), None, unroll)
+                };
+                let (a, b) = (read_vec(run(true)).expect("a"), read_vec(run(false)).expect("b"));
+                for (x, y) in a.iter().zip(&b) {
+                    approx::assert_abs_diff_eq!(x, y, epsilon = 1e-5 * (1.0 + y.abs()));
+                }
+            }
+        }
+    }
+
+    /// The module built from plain weights gives them back unchanged (f32 rounding aside), and
+    /// the initial `U` has the configured spectral radius.
+    #[test]
+    fn weights_round_trip_and_init_radius() {
+        let device = Compute::default().device().expect("device");
+        let config = ElmanConfig::new(3, 4, 2).with_seed(9);
+        let weights = config.init_weights(Mode::Predictor).expect("init");
+        approx::assert_relative_eq!(spectral_radius(&weights.u), 0.5, epsilon = 1e-12);
+        let back = config.init(&device).expect("module").to_weights(Mode::Predictor).expect("w");
+        for (a, b) in back.u.iter().zip(weights.u.iter()) {
+            approx::assert_relative_eq!(*a, *b, epsilon = 1e-6);
+        }
+        assert_eq!(back.w.shape(), (4, 3));
+        assert_eq!(back.v.shape(), (2, 4));
+    }
+}

@@ -1,0 +1,183 @@
+//! Reproducibility, divergence handling, standardisation, checkpoints and backends, on tiny
+//! budgets (f32, the default precision).
+
+mod common;
+
+use approx::assert_relative_eq;
+use burn::tensor::Device;
+use dynrec_model::{
+    Activation, Backend, Compute, Mode, ModelError, NetworkConfig, Precision, RnnWeights,
+    SequenceData, Silent, TrainedRnn, TrainingConfig, train,
+};
+use nalgebra::DMatrix;
+
+use common::{damped_rotation, simulated};
+
+fn device() -> Device {
+    Compute::default().device().expect("default device")
+}
+
+fn small_data(sequences: usize, steps: usize) -> Vec<SequenceData> {
+    simulated(&damped_rotation(1e-4, 2.5e-3, 1e-3), sequences, steps, 3)
+}
+
+fn quick(seed: u64) -> TrainingConfig {
+    TrainingConfig {
+        seed,
+        restarts: 2,
+        max_steps: 60,
+        batch_size: 8,
+        lbfgs_iterations: 5,
+        ..TrainingConfig::default()
+    }
+}
+
+/// Same data, configuration, seed, backend and thread count give bit-identical weights and
+/// losses (minibatches, restarts and the L-BFGS polish included); another seed gives other
+/// weights.
+#[test]
+fn training_is_deterministic() {
+    let data = small_data(20, 50);
+    let network = NetworkConfig { d_hidden: 3, activation: Activation::Tanh, ..Default::default() };
+    let run = |seed| train(&data, &network, &quick(seed), &device(), &mut Silent).expect("fit");
+    let (a, b, c) = (run(5), run(5), run(6));
+    assert_eq!(a.weights(), b.weights());
+    assert_eq!(a.report.train_loss, b.report.train_loss);
+    assert_eq!(a.report.val_sequences, b.report.val_sequences);
+    assert_ne!(a.weights(), c.weights());
+}
+
+/// An absurd learning rate makes every restart diverge: training returns
+/// `ModelError::Diverged`, whose kept weights (the last with a finite loss) are finite, rather
+/// than NaN weights.
+#[test]
+fn divergence_is_reported_with_last_good_weights() {
+    let data = small_data(8, 40);
+    let network = NetworkConfig::default();
+    let config = TrainingConfig {
+        learning_rate: 1e6,
+        final_learning_rate: 1e6,
+        grad_clip_norm: None,
+        max_steps: 200,
+        restarts: 2,
+        ..TrainingConfig::default()
+    };
+    match train(&data, &network, &config, &device(), &mut Silent) {
+        Err(ModelError::Diverged { last_good, last_good_loss, step, .. }) => {
+            assert!(last_good.is_finite(), "kept weights must be finite");
+            assert!(last_good_loss.is_finite());
+            assert!(step >= 1);
+        }
+        other => panic!("expected divergence, got {other:?}"),
+    }
+}
+
+/// Standardised training exports weights in original units: on data whose inputs and outputs
+/// carry large offsets and scales, the exported weights run through the independent `f64`
+/// reference give the same predictions as the trained Burn model, and those predictions fit the
+/// data (the loss is recomputed from them and equals the reported training loss).
+#[test]
+fn standardisation_round_trip() {
+    let data: Vec<SequenceData> = small_data(12, 60)
+        .into_iter()
+        .map(|s| {
+            SequenceData::new(s.inputs.map(|u| 40.0 + 25.0 * u), s.measurements.map(|z| -7.0 + 300.0 * z))
+                .expect("valid")
+        })
+        .collect();
+    for mode in [Mode::Simulation, Mode::Predictor] {
+        let network = NetworkConfig { mode, ..NetworkConfig::default() };
+        let config = TrainingConfig { validation_fraction: 0.0, restarts: 1, ..quick(1) };
+        let fit = train(&data, &network, &config, &device(), &mut Silent).expect("fit");
+        let predicted = fit.model.predict(&data).expect("predict");
+        let (mut sse, mut count) = (0.0, 0.0);
+        for (seq, traj) in data.iter().zip(&predicted) {
+            let reference = fit.weights().run(&seq.inputs, &seq.measurements).expect("run");
+            for (a, b) in traj.outputs.iter().zip(reference.outputs.iter()) {
+                assert_relative_eq!(*a, *b, max_relative = 1e-4, epsilon = 1e-3);
+            }
+            for (y, z) in reference.outputs.iter().zip(seq.measurements.iter()) {
+                sse += (y - z).powi(2);
+                count += 1.0;
+            }
+        }
+        assert_relative_eq!(sse / count, fit.report.train_loss, max_relative = 1e-4);
+    }
+}
+
+/// A checkpoint saved with Burn's recorder and loaded back gives bit-identical weights and
+/// predictions (predicted measurements and hidden trajectory), with and without biases.
+#[test]
+fn checkpoint_round_trip() {
+    let data = small_data(4, 30);
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (bias, activation) in [(true, Activation::Tanh), (false, Activation::Linear)] {
+        let network = NetworkConfig { bias, activation, mode: Mode::Predictor, ..Default::default() };
+        let config = TrainingConfig { restarts: 1, max_steps: 20, ..quick(2) };
+        let fit = train(&data, &network, &config, &device(), &mut Silent).expect("fit");
+        let path = dir.path().join(format!("ckpt-{bias}"));
+        fit.model.save(&path).expect("save");
+        let loaded = TrainedRnn::load(&path, &device()).expect("load");
+        assert_eq!(loaded.weights(), fit.weights());
+        assert_eq!(loaded.predict(&data).expect("p"), fit.model.predict(&data).expect("p"));
+    }
+}
+
+/// Exported weights survive a JSON round trip exactly.
+#[test]
+fn weights_json_round_trip() {
+    let fit = train(&small_data(4, 20), &NetworkConfig::default(), &quick(4), &device(), &mut Silent)
+        .expect("fit");
+    let json = fit.weights().to_json().expect("json");
+    assert_eq!(&RnnWeights::from_json(&json).expect("parse"), fit.weights());
+}
+
+/// Burn fixes a device's float type once per process: asking for f64 on a backend already
+/// used in f32 is an error, not a silent f32 computation.
+#[test]
+fn second_precision_is_refused() {
+    let _ = device();
+    let err = Compute::new(Backend::Flex, Precision::F64).device().unwrap_err();
+    assert!(matches!(err, ModelError::PrecisionConflict { .. }), "{err}");
+}
+
+/// The `ndarray` backend trains too and is selectable at run time: its predictions agree with
+/// the `f64` reference of its own exported weights, and it explains most of the output variance.
+#[cfg(feature = "ndarray")]
+#[test]
+fn ndarray_backend_trains() {
+    let device = Compute::new(Backend::Ndarray, Precision::F32).device().expect("ndarray");
+    let data = small_data(8, 40);
+    let config = TrainingConfig { restarts: 1, max_steps: 40, ..quick(3) };
+    let fit = train(&data, &NetworkConfig::default(), &config, &device, &mut Silent).expect("fit");
+    let predicted = fit.model.predict(&data).expect("predict");
+    let reference = fit.weights().run(&data[0].inputs, &data[0].measurements).expect("run");
+    for (a, b) in predicted[0].outputs.iter().zip(reference.outputs.iter()) {
+        assert_relative_eq!(*a, *b, max_relative = 1e-4, epsilon = 1e-5);
+    }
+    // Better than predicting the mean: the loss is below half the measurement variance.
+    let z: Vec<f64> = data.iter().flat_map(|s| s.measurements.iter().copied()).collect();
+    let mean = z.iter().sum::<f64>() / z.len() as f64;
+    let var = z.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / z.len() as f64;
+    assert!(fit.report.train_loss < 0.5 * var, "{} vs {var}", fit.report.train_loss);
+}
+
+/// Without the `ndarray` feature, asking for that backend is a clear error.
+#[cfg(not(feature = "ndarray"))]
+#[test]
+fn ndarray_backend_unavailable_is_an_error() {
+    let err = Compute::new(Backend::Ndarray, Precision::F32).device().unwrap_err();
+    assert!(matches!(err, ModelError::BackendUnavailable("ndarray")), "{err}");
+}
+
+/// Predicting on inputs alone (every measurement missing) works in simulation mode.
+#[test]
+fn simulation_predicts_without_measurements() {
+    let data = small_data(4, 30);
+    let fit = train(&data, &NetworkConfig::default(), &quick(9), &device(), &mut Silent).expect("fit");
+    let blind = SequenceData::new(data[0].inputs.clone(), DMatrix::from_element(1, 30, f64::NAN))
+        .expect("valid");
+    let with = fit.model.predict(&data[..1]).expect("predict");
+    let without = fit.model.predict(&[blind]).expect("predict");
+    assert_eq!(with, without);
+}
