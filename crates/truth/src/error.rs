@@ -1,0 +1,145 @@
+//! The errors of the `truth` crate.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while building, loading, simulating or filtering a system.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TruthError {
+    /// A matrix has the wrong number of rows or columns.
+    #[error("field `{field}`: expected {expected}, got {rows}x{cols}")]
+    Dimension {
+        /// The offending field, e.g. `"Q"`.
+        field: &'static str,
+        /// What the shape should be, in words, e.g. `"2x2 (n x n)"`.
+        expected: String,
+        /// Rows found.
+        rows: usize,
+        /// Columns found.
+        cols: usize,
+    },
+    /// A matrix given as rows has rows of different lengths.
+    #[error("field `{field}`: row {row} has {len} entries, row 1 has {first}")]
+    RaggedMatrix {
+        /// The offending field.
+        field: &'static str,
+        /// 1-based index of the first row whose length differs.
+        row: usize,
+        /// Its length.
+        len: usize,
+        /// The length of the first row.
+        first: usize,
+    },
+    /// A number is NaN or infinite.
+    #[error("field `{field}`: entry [{row}][{col}] is not finite ({value})")]
+    NotFinite {
+        /// The offending field.
+        field: &'static str,
+        /// 0-based row.
+        row: usize,
+        /// 0-based column.
+        col: usize,
+        /// The value.
+        value: f64,
+    },
+    /// A covariance is not symmetric.
+    #[error(
+        "field `{field}`: not symmetric: [{row}][{col}] = {upper} but [{col}][{row}] = {lower}"
+    )]
+    NotSymmetric {
+        /// The offending field.
+        field: &'static str,
+        /// 0-based row of the first asymmetric pair.
+        row: usize,
+        /// 0-based column of the first asymmetric pair.
+        col: usize,
+        /// The entry above the diagonal.
+        upper: f64,
+        /// The mirrored entry below the diagonal.
+        lower: f64,
+    },
+    /// A covariance has a negative eigenvalue.
+    #[error("field `{field}`: not positive semi-definite (smallest eigenvalue {min_eigenvalue:e})")]
+    NotPositiveSemidefinite {
+        /// The offending field.
+        field: &'static str,
+        /// Its smallest eigenvalue.
+        min_eigenvalue: f64,
+    },
+    /// A covariance that must be invertible is not positive definite.
+    #[error("field `{field}`: not positive definite (smallest eigenvalue {min_eigenvalue:e})")]
+    NotPositiveDefinite {
+        /// The offending field.
+        field: &'static str,
+        /// Its smallest eigenvalue.
+        min_eigenvalue: f64,
+    },
+    /// A system file is not valid TOML or does not have the expected fields.
+    #[error("{path}: {message}")]
+    Toml {
+        /// The file (or `<string>`).
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// A system file parsed, but a field is invalid.
+    #[error("{path}: {source}")]
+    InvalidSystem {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        source: Box<TruthError>,
+    },
+    /// A data file is malformed.
+    #[error("{path}, line {line}{}: {message}", column.as_ref().map(|c| format!(", column `{c}`")).unwrap_or_default())]
+    Data {
+        /// The file (or `<data>`).
+        path: PathBuf,
+        /// 1-based line number in the file (the header is line 1).
+        line: usize,
+        /// The column concerned, when there is one.
+        column: Option<String>,
+        /// What is wrong.
+        message: String,
+    },
+    /// Data and system disagree (wrong number of inputs, outputs or states).
+    #[error("{what}: the data has {found}, the system expects {expected}")]
+    DataMismatch {
+        /// Which count disagrees, e.g. `"inputs (u columns)"`.
+        what: &'static str,
+        /// Count in the data.
+        found: usize,
+        /// Count the system needs.
+        expected: usize,
+    },
+    /// An innovation covariance or other matrix that must be inverted is singular.
+    #[error("{what} is singular at row {row}")]
+    Singular {
+        /// Which matrix.
+        what: &'static str,
+        /// 0-based row of the sequence where it happened.
+        row: usize,
+    },
+    /// The Riccati equation has no stabilising solution the solver could reach.
+    #[error("steady state: {0}")]
+    NoSteadyState(String),
+    /// A simulation or input parameter is invalid.
+    #[error("parameter `{field}`: {message}")]
+    Parameter {
+        /// The offending parameter.
+        field: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T> = std::result::Result<T, TruthError>;

@@ -1,0 +1,336 @@
+//! The linear-Gaussian state-space system and its TOML file format.
+//!
+//! ```text
+//! x_k = A x_{k-1} + B u_k + w_k,   w_k ~ N(0, Q)
+//! z_k = H x_k + v_k,               v_k ~ N(0, R)
+//! x_1 ~ N(x0, P0)
+//! ```
+
+use std::io::Write;
+use std::path::Path;
+
+use nalgebra::{DMatrix, DVector};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, TruthError};
+use crate::io::write_atomically;
+
+/// Relative tolerance for the symmetry of covariances: `|M_ij - M_ji| <= tol * max(1, max|M|)`.
+const SYMMETRY_TOLERANCE: f64 = 1e-10;
+/// Relative tolerance for positive semi-definiteness: `λ_min >= -tol * max(1, max|λ|)`.
+const PSD_TOLERANCE: f64 = 1e-12;
+
+/// A validated linear-Gaussian state-space system with `n` states, `m` inputs and `p` outputs.
+///
+/// Every field is checked once, in [`LinearSystem::new`] and [`LinearSystem::with_prior`]:
+/// shapes agree, numbers are finite, `Q` and `P0` are symmetric positive semi-definite and `R`
+/// is symmetric positive definite. Nothing downstream re-checks them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinearSystem {
+    a: DMatrix<f64>,
+    b: Option<DMatrix<f64>>,
+    h: DMatrix<f64>,
+    q: DMatrix<f64>,
+    r: DMatrix<f64>,
+    x0: DVector<f64>,
+    p0: DMatrix<f64>,
+}
+
+impl LinearSystem {
+    /// A system with the default prior `x0 = 0`, `P0 = I`.
+    ///
+    /// # Shapes
+    /// `a`: n×n, `b`: n×m (or `None`: no inputs), `h`: p×n, `q`: n×n, `r`: p×p.
+    pub fn new(
+        a: DMatrix<f64>,
+        b: Option<DMatrix<f64>>,
+        h: DMatrix<f64>,
+        q: DMatrix<f64>,
+        r: DMatrix<f64>,
+    ) -> Result<Self> {
+        let n = a.nrows();
+        check_shape("A", &a, n, n, "n x n")?;
+        if n == 0 {
+            return Err(TruthError::Dimension {
+                field: "A",
+                expected: "at least one state".into(),
+                rows: 0,
+                cols: 0,
+            });
+        }
+        check_finite("A", &a)?;
+        if let Some(b) = &b {
+            check_shape("B", b, n, b.ncols(), "n x m (n rows, as A)")?;
+            check_finite("B", b)?;
+        }
+        check_shape("H", &h, h.nrows(), n, "p x n (n columns, as A)")?;
+        if h.nrows() == 0 {
+            return Err(TruthError::Dimension {
+                field: "H",
+                expected: "at least one output row".into(),
+                rows: 0,
+                cols: n,
+            });
+        }
+        check_finite("H", &h)?;
+        let p = h.nrows();
+        check_shape("Q", &q, n, n, "n x n")?;
+        check_covariance("Q", &q, false)?;
+        check_shape("R", &r, p, p, "p x p (p = rows of H)")?;
+        check_covariance("R", &r, true)?;
+        let b = b.filter(|b| b.ncols() > 0);
+        Ok(Self {
+            x0: DVector::zeros(n),
+            p0: DMatrix::identity(n, n),
+            a,
+            b,
+            h,
+            q,
+            r,
+        })
+    }
+
+    /// The same system with the prior `x_1 ~ N(x0, P0)` on the state at the first data row.
+    pub fn with_prior(mut self, x0: DVector<f64>, p0: DMatrix<f64>) -> Result<Self> {
+        let n = self.n_states();
+        if x0.len() != n {
+            return Err(TruthError::Dimension {
+                field: "x0",
+                expected: format!("{n} entries (n)"),
+                rows: x0.len(),
+                cols: 1,
+            });
+        }
+        check_finite("x0", &DMatrix::from_column_slice(n, 1, x0.as_slice()))?;
+        check_shape("P0", &p0, n, n, "n x n")?;
+        check_covariance("P0", &p0, false)?;
+        self.x0 = x0;
+        self.p0 = p0;
+        Ok(self)
+    }
+
+    /// Dynamics matrix `A` (n×n).
+    pub fn a(&self) -> &DMatrix<f64> {
+        &self.a
+    }
+    /// Input matrix `B` (n×m), `None` when the system has no inputs.
+    pub fn b(&self) -> Option<&DMatrix<f64>> {
+        self.b.as_ref()
+    }
+    /// Measurement matrix `H` (p×n).
+    pub fn h(&self) -> &DMatrix<f64> {
+        &self.h
+    }
+    /// Process-noise covariance `Q` (n×n).
+    pub fn q(&self) -> &DMatrix<f64> {
+        &self.q
+    }
+    /// Measurement-noise covariance `R` (p×p).
+    pub fn r(&self) -> &DMatrix<f64> {
+        &self.r
+    }
+    /// Prior mean of the state at the first data row.
+    pub fn x0(&self) -> &DVector<f64> {
+        &self.x0
+    }
+    /// Prior covariance of the state at the first data row.
+    pub fn p0(&self) -> &DMatrix<f64> {
+        &self.p0
+    }
+    /// Number of states `n`.
+    pub fn n_states(&self) -> usize {
+        self.a.nrows()
+    }
+    /// Number of inputs `m` (0 without `B`).
+    pub fn n_inputs(&self) -> usize {
+        self.b.as_ref().map_or(0, |b| b.ncols())
+    }
+    /// Number of outputs `p`.
+    pub fn n_outputs(&self) -> usize {
+        self.h.nrows()
+    }
+
+    /// The transition into a row: `A x + B u` (`u` is ignored when the system has no inputs).
+    pub fn transition(&self, x: &DVector<f64>, u: &DVector<f64>) -> DVector<f64> {
+        let mut next = &self.a * x;
+        if let Some(b) = &self.b {
+            next.gemv(1.0, b, u, 1.0);
+        }
+        next
+    }
+
+    /// Parses the TOML system format (see `docs/formats.md`); `origin` names the source in errors.
+    pub fn from_toml_str(text: &str, origin: &Path) -> Result<Self> {
+        let file: SystemFile = toml::from_str(text).map_err(|e| TruthError::Toml {
+            path: origin.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        file.into_system().map_err(|e| TruthError::InvalidSystem {
+            path: origin.to_path_buf(),
+            source: Box::new(e),
+        })
+    }
+
+    /// Loads a system file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| TruthError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml_str(&text, path)
+    }
+
+    /// The system in the TOML system format.
+    pub fn to_toml_string(&self) -> String {
+        let file = SystemFile {
+            a: rows(&self.a),
+            b: self.b.as_ref().map(rows),
+            h: rows(&self.h),
+            q: rows(&self.q),
+            r: rows(&self.r),
+            x0: Some(self.x0.iter().copied().collect()),
+            p0: Some(rows(&self.p0)),
+        };
+        let body = toml::to_string(&file).expect("a system of finite numbers always serialises");
+        format!(
+            "# x_k = A x_{{k-1}} + B u_k + w_k,  w ~ N(0, Q)\n\
+             # z_k = H x_k + v_k,              v ~ N(0, R)\n\
+             # x_1 ~ N(x0, P0)\n{body}"
+        )
+    }
+
+    /// Writes the system file atomically (temporary file, then rename).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        write_atomically(path, |w| w.write_all(self.to_toml_string().as_bytes()))
+    }
+}
+
+/// The TOML system file, field for field.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SystemFile {
+    #[serde(rename = "A")]
+    a: Vec<Vec<f64>>,
+    #[serde(rename = "B", default, skip_serializing_if = "Option::is_none")]
+    b: Option<Vec<Vec<f64>>>,
+    #[serde(rename = "H")]
+    h: Vec<Vec<f64>>,
+    #[serde(rename = "Q")]
+    q: Vec<Vec<f64>>,
+    #[serde(rename = "R")]
+    r: Vec<Vec<f64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    x0: Option<Vec<f64>>,
+    #[serde(rename = "P0", default, skip_serializing_if = "Option::is_none")]
+    p0: Option<Vec<Vec<f64>>>,
+}
+
+impl SystemFile {
+    fn into_system(self) -> Result<LinearSystem> {
+        let a = matrix("A", &self.a)?;
+        let b = self.b.as_deref().map(|b| matrix("B", b)).transpose()?;
+        let system = LinearSystem::new(
+            a,
+            b,
+            matrix("H", &self.h)?,
+            matrix("Q", &self.q)?,
+            matrix("R", &self.r)?,
+        )?;
+        let n = system.n_states();
+        let x0 = self.x0.map_or_else(|| DVector::zeros(n), DVector::from_vec);
+        let p0 = match &self.p0 {
+            Some(p0) => matrix("P0", p0)?,
+            None => DMatrix::identity(n, n),
+        };
+        system.with_prior(x0, p0)
+    }
+}
+
+/// A matrix from its rows, rejecting ragged rows.
+fn matrix(field: &'static str, rows: &[Vec<f64>]) -> Result<DMatrix<f64>> {
+    let first = rows.first().map_or(0, Vec::len);
+    if let Some((i, row)) = rows.iter().enumerate().find(|(_, r)| r.len() != first) {
+        return Err(TruthError::RaggedMatrix {
+            field,
+            row: i + 1,
+            len: row.len(),
+            first,
+        });
+    }
+    Ok(DMatrix::from_fn(rows.len(), first, |i, j| rows[i][j]))
+}
+
+fn rows(m: &DMatrix<f64>) -> Vec<Vec<f64>> {
+    m.row_iter().map(|r| r.iter().copied().collect()).collect()
+}
+
+fn check_shape(
+    field: &'static str,
+    m: &DMatrix<f64>,
+    rows: usize,
+    cols: usize,
+    words: &str,
+) -> Result<()> {
+    if m.nrows() == rows && m.ncols() == cols {
+        Ok(())
+    } else {
+        Err(TruthError::Dimension {
+            field,
+            expected: format!("{rows}x{cols} ({words})"),
+            rows: m.nrows(),
+            cols: m.ncols(),
+        })
+    }
+}
+
+fn check_finite(field: &'static str, m: &DMatrix<f64>) -> Result<()> {
+    for j in 0..m.ncols() {
+        for i in 0..m.nrows() {
+            let value = m[(i, j)];
+            if !value.is_finite() {
+                return Err(TruthError::NotFinite {
+                    field,
+                    row: i,
+                    col: j,
+                    value,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks that `m` is finite, symmetric and positive semi-definite (definite if `definite`).
+fn check_covariance(field: &'static str, m: &DMatrix<f64>, definite: bool) -> Result<()> {
+    check_finite(field, m)?;
+    let scale = m.amax().max(1.0);
+    for i in 0..m.nrows() {
+        for j in i + 1..m.ncols() {
+            if (m[(i, j)] - m[(j, i)]).abs() > SYMMETRY_TOLERANCE * scale {
+                return Err(TruthError::NotSymmetric {
+                    field,
+                    row: i,
+                    col: j,
+                    upper: m[(i, j)],
+                    lower: m[(j, i)],
+                });
+            }
+        }
+    }
+    let eigenvalues = m.clone().symmetric_eigenvalues();
+    let min_eigenvalue = eigenvalues.min();
+    let largest = eigenvalues.amax().max(1.0);
+    if definite && min_eigenvalue <= PSD_TOLERANCE * largest {
+        return Err(TruthError::NotPositiveDefinite {
+            field,
+            min_eigenvalue,
+        });
+    }
+    if min_eigenvalue < -PSD_TOLERANCE * largest {
+        return Err(TruthError::NotPositiveSemidefinite {
+            field,
+            min_eigenvalue,
+        });
+    }
+    Ok(())
+}
