@@ -43,6 +43,9 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> ModelError + '_ {
 
 impl TrainedRnn {
     /// Puts `weights` on `device`. Without `bias`, `b` and `c` must be zero.
+    ///
+    /// [`TrainedRnn::weights`] then returns what the device holds (rounded to its float type),
+    /// so that the exported weights are exactly the network that predicts.
     pub fn new(weights: RnnWeights, bias: bool, device: &Device) -> Result<Self> {
         if !bias && (weights.b.iter().chain(weights.c.iter()).any(|x| *x != 0.0)) {
             return Err(crate::error::config_error(
@@ -52,6 +55,7 @@ impl TrainedRnn {
         }
         let device = device.clone().without_autodiff();
         let network = Elman::from_weights(&weights, bias, &device)?;
+        let weights = network.to_weights(weights.mode)?;
         Ok(Self { weights, bias, network, device })
     }
 
