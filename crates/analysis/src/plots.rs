@@ -1,0 +1,728 @@
+//! Figures, each written as PNG and SVG.
+//!
+//! Text is drawn with DejaVu Sans bundled in `assets/` (registered through `ab_glyph`), so a
+//! machine without system fonts draws the same figures. Every function creates the output
+//! folder, draws, calls `present()` and reports errors; files appear atomically (drawn under a
+//! temporary name, then renamed).
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+use plotters::style::RGBColor;
+
+use crate::analysis::Analysis;
+use crate::eigen::C64;
+use crate::error::{AnalysisError, Result, io_error};
+use crate::report::write_atomic;
+use crate::similarity::MarkovComparison;
+
+/// DejaVu Sans (Bitstream Vera license, see `assets/DejaVuSans-LICENSE.txt`).
+static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+/// The family name under which [`FONT`] is registered.
+const FAMILY: &str = "sans-serif";
+
+/// Registers the bundled font once.
+fn ensure_font() -> std::result::Result<(), String> {
+    static REGISTERED: OnceLock<std::result::Result<(), String>> = OnceLock::new();
+    REGISTERED
+        .get_or_init(|| {
+            plotters::style::register_font(FAMILY, FontStyle::Normal, FONT)
+                .map_err(|_| "the bundled font DejaVuSans.ttf is not a valid font".to_string())
+        })
+        .clone()
+}
+
+/// The two files a plot is written to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlotFiles {
+    /// `dir/stem.png`.
+    pub png: PathBuf,
+    /// `dir/stem.svg`.
+    pub svg: PathBuf,
+}
+
+impl PlotFiles {
+    /// The PNG's file name, for a link relative to the report folder.
+    pub fn png_name(&self) -> String {
+        self.png
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+}
+
+/// Distinct colours, in order of use.
+const PALETTE: [RGBColor; 8] = [
+    RGBColor(0, 0, 0),
+    RGBColor(214, 39, 40),
+    RGBColor(31, 119, 180),
+    RGBColor(44, 160, 44),
+    RGBColor(255, 127, 14),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(23, 190, 207),
+];
+
+fn colour(i: usize) -> RGBColor {
+    PALETTE[i % PALETTE.len()]
+}
+
+/// Half-size of a mark in pixels.
+const MARK: i32 = 6;
+
+/// Draws `points` (data coordinates) with `marker` and adds a legend entry `label` with the
+/// same mark. One arm per mark, since each is its own element type.
+macro_rules! draw_marks {
+    ($chart:expr, $points:expr, $marker:expr, $style:expr, $label:expr) => {{
+        let style: ShapeStyle = $style;
+        let s = MARK;
+        let square = [(-s, -s), (s, -s), (s, s), (-s, s), (-s, -s)];
+        let diamond = [
+            (0, -s - 1),
+            (s + 1, 0),
+            (0, s + 1),
+            (-s - 1, 0),
+            (0, -s - 1),
+        ];
+        macro_rules! arm {
+            ($shape:expr) => {
+                $chart
+                    .draw_series($points.map(|c| EmptyElement::at(c) + $shape))?
+                    .label($label)
+                    .legend(move |(x, y)| EmptyElement::at((x + 10, y)) + $shape)
+            };
+        }
+        match $marker {
+            Marker::Circle => arm!(Circle::new((0, 0), s, style)),
+            Marker::Dot => arm!(Circle::new((0, 0), s - 2, style.filled())),
+            Marker::Cross => arm!(Cross::new((0, 0), s, style)),
+            Marker::Triangle => arm!(TriangleMarker::new((0, 0), s + 1, style)),
+            Marker::Square => arm!(PathElement::new(square.to_vec(), style)),
+            Marker::Diamond => arm!(PathElement::new(diamond.to_vec(), style)),
+        };
+    }};
+}
+
+type DrawResult<DB> =
+    std::result::Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+
+/// Something that can be drawn on any backend.
+trait Figure {
+    fn size(&self) -> (u32, u32) {
+        (900, 600)
+    }
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB>;
+}
+
+/// Draws `figure` to `dir/stem.png` and `dir/stem.svg`.
+fn render(figure: &impl Figure, dir: &Path, stem: &str) -> Result<PlotFiles> {
+    let plot_error = |path: &Path, message: String| AnalysisError::Plot {
+        path: path.to_path_buf(),
+        message,
+    };
+    std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+    let png = dir.join(format!("{stem}.png"));
+    let svg = dir.join(format!("{stem}.svg"));
+    ensure_font().map_err(|m| plot_error(&png, m))?;
+    let size = figure.size();
+
+    // PNG: drawn under a temporary name (the encoder picks the format from the extension).
+    let tmp = dir.join(format!(".{stem}.{}.tmp.png", std::process::id()));
+    {
+        let root = BitMapBackend::new(&tmp, size).into_drawing_area();
+        let drawn = root
+            .fill(&WHITE)
+            .and_then(|()| figure.draw(&root))
+            .and_then(|()| root.present());
+        if let Err(e) = drawn {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(plot_error(&png, e.to_string()));
+        }
+    }
+    std::fs::rename(&tmp, &png).map_err(io_error(&png))?;
+
+    let mut text = String::new();
+    {
+        let root = SVGBackend::with_string(&mut text, size).into_drawing_area();
+        root.fill(&WHITE)
+            .and_then(|()| figure.draw(&root))
+            .and_then(|()| root.present())
+            .map_err(|e| plot_error(&svg, e.to_string()))?;
+    }
+    write_atomic(&svg, text.as_bytes())?;
+    Ok(PlotFiles { png, svg })
+}
+
+/// How a set of eigenvalues is marked in the complex plane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Marker {
+    /// ○ (the truth).
+    Circle,
+    /// × (the RNN).
+    Cross,
+    /// △ (A − K H).
+    Triangle,
+    /// □.
+    Square,
+    /// ◇.
+    Diamond,
+    /// ●.
+    Dot,
+}
+
+/// One set of eigenvalues in the complex-plane plot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EigenSet {
+    /// Legend entry.
+    pub label: String,
+    /// The eigenvalues.
+    pub values: Vec<C64>,
+    /// Mark.
+    pub marker: Marker,
+}
+
+/// The standard sets of an analysis: truth ○, RNN ×, A − K H △, baselines □ ◇ ●.
+pub fn eigen_sets(analysis: &Analysis) -> Vec<EigenSet> {
+    let mut sets = Vec::new();
+    if !analysis.truth.is_empty() {
+        sets.push(EigenSet {
+            label: "truth: eig(A)".to_string(),
+            values: analysis.truth.clone(),
+            marker: Marker::Circle,
+        });
+    }
+    sets.push(EigenSet {
+        label: "RNN: recovered dynamics".to_string(),
+        values: analysis.rnn.clone(),
+        marker: Marker::Cross,
+    });
+    if !analysis.closed_loop.is_empty() {
+        sets.push(EigenSet {
+            label: "Kalman predictor: eig(A − K H)".to_string(),
+            values: analysis.closed_loop.clone(),
+            marker: Marker::Triangle,
+        });
+    }
+    let marks = [Marker::Square, Marker::Diamond, Marker::Dot];
+    for (i, b) in analysis.baselines.iter().enumerate() {
+        sets.push(EigenSet {
+            label: b.name.clone(),
+            values: b.eigenvalues.clone(),
+            marker: marks[i % marks.len()],
+        });
+    }
+    sets
+}
+
+struct EigenFigure<'a> {
+    title: &'a str,
+    sets: &'a [EigenSet],
+}
+
+impl Figure for EigenFigure<'_> {
+    fn size(&self) -> (u32, u32) {
+        (760, 700)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
+        let radius = self
+            .sets
+            .iter()
+            .flat_map(|s| s.values.iter().map(|z| z.norm()))
+            .fold(1.0_f64, f64::max)
+            * 1.1;
+        let mut chart = ChartBuilder::on(root)
+            .caption(self.title, (FAMILY, 24))
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(60)
+            .build_cartesian_2d(-radius..radius, -radius..radius)?;
+        chart
+            .configure_mesh()
+            .x_desc("Re λ")
+            .y_desc("Im λ")
+            .label_style((FAMILY, 15))
+            .axis_desc_style((FAMILY, 17))
+            .draw()?;
+        let grey = RGBColor(150, 150, 150);
+        chart
+            .draw_series(LineSeries::new(
+                (0..=360).map(|k| {
+                    let t = f64::from(k).to_radians();
+                    (t.cos(), t.sin())
+                }),
+                grey.stroke_width(1),
+            ))?
+            .label("unit circle")
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], grey));
+        for (i, set) in self.sets.iter().enumerate() {
+            let style = colour(i).stroke_width(2);
+            draw_marks!(
+                chart,
+                set.values.iter().map(|z| (z.re, z.im)),
+                set.marker,
+                style,
+                set.label.as_str()
+            );
+        }
+        chart
+            .configure_series_labels()
+            .label_font((FAMILY, 15))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()?;
+        Ok(())
+    }
+}
+
+/// Eigenvalues in the complex plane with the unit circle (truth ○, RNN ×, A − K H △, …).
+pub fn eigenvalue_plot(
+    dir: &Path,
+    stem: &str,
+    title: &str,
+    sets: &[EigenSet],
+) -> Result<PlotFiles> {
+    render(&EigenFigure { title, sets }, dir, stem)
+}
+
+/// Range `[lo, hi]` of the finite values, widened by 5 % (and to a unit interval if flat).
+fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    if hi - lo <= f64::EPSILON * lo.abs().max(1.0) {
+        return (lo - 0.5, hi + 0.5);
+    }
+    let pad = 0.05 * (hi - lo);
+    (lo - pad, hi + pad)
+}
+
+/// Formats a log10 axis value `v` as the number `10^v`.
+fn pow10_label(v: &f64) -> String {
+    format!("{:.0e}", 10f64.powf(*v))
+}
+
+struct LossFigure<'a> {
+    train: &'a [f64],
+    validation: &'a [f64],
+    floor: Option<f64>,
+}
+
+impl Figure for LossFigure<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
+        // Losses are drawn as log10 values on a linear axis labelled 10^v; non-positive
+        // values cannot be shown on a log scale and are left out.
+        let log = |v: f64| (v > 0.0).then(|| v.log10());
+        let all = self
+            .train
+            .iter()
+            .chain(self.validation)
+            .chain(self.floor.iter())
+            .filter_map(|v| log(*v));
+        let (lo, hi) = padded_range(all);
+        let epochs = self.train.len().max(self.validation.len()).max(2) as f64;
+        let mut chart = ChartBuilder::on(root)
+            .caption("Training and validation loss", (FAMILY, 24))
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(75)
+            .build_cartesian_2d(1.0..epochs, lo..hi)?;
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .y_desc("mean squared error (log scale)")
+            .y_label_formatter(&pow10_label)
+            .label_style((FAMILY, 15))
+            .axis_desc_style((FAMILY, 17))
+            .draw()?;
+        let series = |values: &[f64]| {
+            values
+                .iter()
+                .enumerate()
+                .filter_map(|(i, v)| log(*v).map(|l| ((i + 1) as f64, l)))
+                .collect::<Vec<_>>()
+        };
+        let (c0, c1, c2) = (colour(2), colour(1), colour(0));
+        chart
+            .draw_series(LineSeries::new(series(self.train), c0.stroke_width(2)))?
+            .label("training")
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c0.stroke_width(2)));
+        chart
+            .draw_series(LineSeries::new(series(self.validation), c1.stroke_width(2)))?
+            .label("validation")
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c1.stroke_width(2)));
+        if let Some(f) = self.floor.and_then(log) {
+            chart
+                .draw_series(DashedLineSeries::new(
+                    vec![(1.0, f), (epochs, f)],
+                    8,
+                    5,
+                    c2.stroke_width(2),
+                ))?
+                .label("Kalman predictor (Bayes floor)")
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], c2.stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .label_font((FAMILY, 15))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()?;
+        Ok(())
+    }
+}
+
+/// Training and validation loss per epoch on a log scale, with the Kalman floor as a line.
+pub fn loss_plot(
+    dir: &Path,
+    stem: &str,
+    train: &[f64],
+    validation: &[f64],
+    kalman_floor: Option<f64>,
+) -> Result<PlotFiles> {
+    render(
+        &LossFigure {
+            train,
+            validation,
+            floor: kalman_floor,
+        },
+        dir,
+        stem,
+    )
+}
+
+/// A held-out sequence: measurements and predictions of one output channel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PredictionTrace {
+    /// Measured `z_k`.
+    pub measured: Vec<f64>,
+    /// RNN prediction `y_k`.
+    pub rnn: Vec<f64>,
+    /// Kalman prediction `H x̂_{k|k-1}`, when the truth is known.
+    pub kalman: Option<Vec<f64>>,
+    /// Which output channel, for the axis label (e.g. `"z1"`).
+    pub channel: String,
+    /// Unit of the measurement, for the axis label (empty: arbitrary units).
+    pub unit: String,
+}
+
+struct PredictionFigure<'a>(&'a PredictionTrace);
+
+impl Figure for PredictionFigure<'_> {
+    fn size(&self) -> (u32, u32) {
+        (1000, 500)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
+        let t = self.0;
+        let steps = t.measured.len().max(t.rnn.len()).max(2) as f64;
+        let (lo, hi) = padded_range(
+            t.measured
+                .iter()
+                .chain(&t.rnn)
+                .chain(t.kalman.iter().flatten())
+                .copied(),
+        );
+        let unit = if t.unit.is_empty() {
+            "arbitrary units".to_string()
+        } else {
+            t.unit.clone()
+        };
+        let mut chart = ChartBuilder::on(root)
+            .caption(
+                format!(
+                    "Held-out sequence: measured {} and one-step predictions",
+                    t.channel
+                ),
+                (FAMILY, 22),
+            )
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0.0..steps - 1.0, lo..hi)?;
+        chart
+            .configure_mesh()
+            .x_desc("time step k")
+            .y_desc(format!("{} ({unit})", t.channel))
+            .label_style((FAMILY, 15))
+            .axis_desc_style((FAMILY, 17))
+            .draw()?;
+        let grey = RGBColor(120, 120, 120);
+        chart
+            .draw_series(
+                t.measured
+                    .iter()
+                    .enumerate()
+                    .map(|(k, v)| Circle::new((k as f64, *v), 2, grey.filled())),
+            )?
+            .label("measured z")
+            .legend(move |(x, y)| Circle::new((x + 10, y), 3, grey.filled()));
+        let c_rnn = colour(1);
+        chart
+            .draw_series(LineSeries::new(
+                t.rnn.iter().enumerate().map(|(k, v)| (k as f64, *v)),
+                c_rnn.stroke_width(2),
+            ))?
+            .label("RNN prediction")
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], c_rnn.stroke_width(2))
+            });
+        if let Some(kalman) = &t.kalman {
+            let c_k = colour(2);
+            chart
+                .draw_series(DashedLineSeries::new(
+                    kalman.iter().enumerate().map(|(k, v)| (k as f64, *v)),
+                    6,
+                    4,
+                    c_k.stroke_width(2),
+                ))?
+                .label("Kalman prediction")
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], c_k.stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .label_font((FAMILY, 15))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()?;
+        Ok(())
+    }
+}
+
+/// Measured z vs RNN prediction vs Kalman prediction on a held-out sequence.
+pub fn prediction_plot(dir: &Path, stem: &str, trace: &PredictionTrace) -> Result<PlotFiles> {
+    render(&PredictionFigure(trace), dir, stem)
+}
+
+struct MarkovFigure<'a>(&'a MarkovComparison);
+
+impl Figure for MarkovFigure<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
+        let m = self.0;
+        let lags = m.truth.len().max(2) as f64;
+        let (lo, hi) = padded_range(
+            m.truth
+                .iter()
+                .chain(&m.learned)
+                .flat_map(|x| x.iter().copied()),
+        );
+        let mut chart = ChartBuilder::on(root)
+            .caption(
+                format!(
+                    "Markov parameters (relative error {:.2e})",
+                    m.relative_error
+                ),
+                (FAMILY, 24),
+            )
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(70)
+            .build_cartesian_2d(-0.5..lags - 0.5, lo..hi)?;
+        chart
+            .configure_mesh()
+            .x_desc("lag j (time steps)")
+            .y_desc("impulse response entry")
+            .label_style((FAMILY, 15))
+            .axis_desc_style((FAMILY, 17))
+            .draw()?;
+        let (p, q) = m.truth.first().map_or((0, 0), |x| x.shape());
+        let several = p * q > 1;
+        for i in 0..p {
+            for j in 0..q {
+                let c = colour(1 + i * q + j);
+                let entry = if several {
+                    format!(" [{}, {}]", i + 1, j + 1)
+                } else {
+                    String::new()
+                };
+                chart
+                    .draw_series(LineSeries::new(
+                        m.truth
+                            .iter()
+                            .enumerate()
+                            .map(|(k, x)| (k as f64, x[(i, j)])),
+                        c.stroke_width(2),
+                    ))?
+                    .label(format!("true H Aʲ B{entry}"))
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
+                    });
+                draw_marks!(
+                    chart,
+                    m.learned
+                        .iter()
+                        .enumerate()
+                        .map(|(k, x)| (k as f64, x[(i, j)])),
+                    Marker::Cross,
+                    c.stroke_width(2),
+                    format!("learned V Uʲ W{entry}")
+                );
+            }
+        }
+        chart
+            .configure_series_labels()
+            .label_font((FAMILY, 15))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()?;
+        Ok(())
+    }
+}
+
+/// Markov parameters (impulse response) true vs learned, per lag.
+pub fn markov_plot(dir: &Path, stem: &str, comparison: &MarkovComparison) -> Result<PlotFiles> {
+    render(&MarkovFigure(comparison), dir, stem)
+}
+
+/// One parameter value of a sweep and the metric over seeds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepPoint {
+    /// Parameter value.
+    pub x: f64,
+    /// Metric, one value per seed.
+    pub values: Vec<f64>,
+}
+
+/// One curve of a sweep plot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepSeries {
+    /// Legend entry.
+    pub label: String,
+    /// Points in order of the parameter.
+    pub points: Vec<SweepPoint>,
+}
+
+/// A metric against a swept parameter: mean over seeds as a line, min–max as error bars.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sweep {
+    /// Title.
+    pub title: String,
+    /// Parameter axis label, with unit.
+    pub x_label: String,
+    /// Metric axis label, with unit.
+    pub y_label: String,
+    /// Log scale on the parameter axis (non-positive values are left out).
+    pub log_x: bool,
+    /// Log scale on the metric axis (non-positive values are left out).
+    pub log_y: bool,
+    /// The curves.
+    pub series: Vec<SweepSeries>,
+}
+
+struct SweepFigure<'a>(&'a Sweep);
+
+impl Figure for SweepFigure<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
+        let s = self.0;
+        let tx = |v: f64| {
+            if s.log_x {
+                (v > 0.0).then(|| v.log10())
+            } else {
+                Some(v)
+            }
+        };
+        let ty = |v: f64| {
+            if s.log_y {
+                (v > 0.0).then(|| v.log10())
+            } else {
+                Some(v)
+            }
+        };
+        // Per point: (x, mean, min, max) in axis coordinates; mean over the seeds whose value
+        // is finite (and positive on a log axis).
+        let summarise = |p: &SweepPoint| {
+            let x = tx(p.x)?;
+            let ys: Vec<f64> = p
+                .values
+                .iter()
+                .filter(|v| v.is_finite())
+                .filter_map(|v| ty(*v))
+                .collect();
+            if ys.is_empty() {
+                return None;
+            }
+            let mean = ys.iter().sum::<f64>() / ys.len() as f64;
+            let (lo, hi) = ys
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), y| {
+                    (a.min(*y), b.max(*y))
+                });
+            Some((x, mean, lo, hi))
+        };
+        let curves: Vec<Vec<(f64, f64, f64, f64)>> = s
+            .series
+            .iter()
+            .map(|c| c.points.iter().filter_map(summarise).collect())
+            .collect();
+        let (x0, x1) = padded_range(curves.iter().flatten().map(|p| p.0));
+        let (y0, y1) = padded_range(curves.iter().flatten().flat_map(|p| [p.2, p.3]));
+        let mut chart = ChartBuilder::on(root)
+            .caption(&s.title, (FAMILY, 24))
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(75)
+            .build_cartesian_2d(x0..x1, y0..y1)?;
+        let mut mesh = chart.configure_mesh();
+        mesh.x_desc(if s.log_x {
+            format!("{} (log scale)", s.x_label)
+        } else {
+            s.x_label.clone()
+        })
+        .y_desc(if s.log_y {
+            format!("{} (log scale)", s.y_label)
+        } else {
+            s.y_label.clone()
+        })
+        .label_style((FAMILY, 15))
+        .axis_desc_style((FAMILY, 17));
+        if s.log_x {
+            mesh.x_label_formatter(&pow10_label);
+        }
+        if s.log_y {
+            mesh.y_label_formatter(&pow10_label);
+        }
+        mesh.draw()?;
+        for (i, (series, points)) in s.series.iter().zip(&curves).enumerate() {
+            let c = colour(i + 1);
+            chart
+                .draw_series(LineSeries::new(
+                    points.iter().map(|p| (p.0, p.1)),
+                    c.stroke_width(2),
+                ))?
+                .label(format!("{} (mean, min–max over seeds)", series.label))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
+                });
+            chart.draw_series(
+                points
+                    .iter()
+                    .map(|p| ErrorBar::new_vertical(p.0, p.2, p.1, p.3, c.stroke_width(2), 8)),
+            )?;
+        }
+        chart
+            .configure_series_labels()
+            .label_font((FAMILY, 15))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()?;
+        Ok(())
+    }
+}
+
+/// A metric against a swept parameter (mean and spread over seeds).
+pub fn sweep_plot(dir: &Path, stem: &str, sweep: &Sweep) -> Result<PlotFiles> {
+    render(&SweepFigure(sweep), dir, stem)
+}

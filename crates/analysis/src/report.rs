@@ -1,0 +1,380 @@
+//! `report.json` and `report.md`, written atomically.
+//!
+//! `report.json` carries the fields that other tools read (see DESIGN.md): `spec`,
+//! `eigenvalues.{truth, rnn, recurrent, closed_loop, <baseline>}` as `[[re, im], ...]`, and
+//! `eigen_error.{rnn, recurrent, recurrent_vs_closed_loop, <baseline>}`; then the verdict, the
+//! caller's metrics, the plots and the full analysis. `report.md` is for a reader: verdict
+//! first, then the eigenvalue table, metrics, plots, and the full spec last.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::Analysis;
+use crate::eigen::{C64, EigenInfo};
+use crate::error::{Result, io_error};
+use crate::matching::Matching;
+use crate::serde_matrix::to_pairs;
+use dynrec_model::weights::{Activation, Mode};
+
+/// A plot linked from the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlotLink {
+    /// Caption.
+    pub title: String,
+    /// Path relative to the report's folder.
+    pub path: String,
+}
+
+/// The contents of `report.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// The experiment spec exactly as the caller serialised it (seed included).
+    pub spec: serde_json::Value,
+    /// One sentence: did the weights reveal A?
+    pub verdict: String,
+    /// Eigenvalue sets as `[[re, im], ...]`.
+    pub eigenvalues: BTreeMap<String, Vec<[f64; 2]>>,
+    /// Eigen errors (largest matched distance) per estimate.
+    pub eigen_error: BTreeMap<String, f64>,
+    /// The caller's scalar metrics (losses, Kalman floor, ...); `null` for a non-finite value.
+    pub metrics: BTreeMap<String, Option<f64>>,
+    /// Plots, relative to the report's folder.
+    pub plots: Vec<PlotLink>,
+    /// Everything the analysis found.
+    pub analysis: Analysis,
+}
+
+/// Where a report was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportFiles {
+    /// `DIR/report.json`.
+    pub json: PathBuf,
+    /// `DIR/report.md`.
+    pub markdown: PathBuf,
+}
+
+impl Report {
+    /// Builds a report from a serialisable spec and an analysis.
+    pub fn new(spec: &impl Serialize, analysis: Analysis) -> Result<Self> {
+        let spec = serde_json::to_value(spec)?;
+        let mut eigenvalues = BTreeMap::new();
+        let mut eigen_error = BTreeMap::new();
+        let mut put = |key: &str, values: &[C64], matching: Option<&Matching>| {
+            eigenvalues.insert(key.to_string(), to_pairs(values));
+            if let Some(m) = matching {
+                eigen_error.insert(key.to_string(), m.max_distance);
+            }
+        };
+        if !analysis.truth.is_empty() {
+            put("truth", &analysis.truth, None);
+        }
+        put("rnn", &analysis.rnn, analysis.rnn_matching.as_ref());
+        put(
+            "recurrent",
+            &analysis.recurrent,
+            analysis.recurrent_matching.as_ref(),
+        );
+        if !analysis.closed_loop.is_empty() {
+            put("closed_loop", &analysis.closed_loop, None);
+        }
+        for b in &analysis.baselines {
+            put(&b.name, &b.eigenvalues, b.matching.as_ref());
+        }
+        if let Some(m) = &analysis.closed_loop_matching {
+            eigen_error.insert("recurrent_vs_closed_loop".to_string(), m.max_distance);
+        }
+        Ok(Self {
+            spec,
+            verdict: analysis.verdict.clone(),
+            eigenvalues,
+            eigen_error,
+            metrics: BTreeMap::new(),
+            plots: Vec::new(),
+            analysis,
+        })
+    }
+
+    /// Adds a scalar metric (e.g. `"validation_mse"`, `"kalman_mse"`).
+    pub fn metric(mut self, name: &str, value: f64) -> Self {
+        self.metrics
+            .insert(name.to_string(), value.is_finite().then_some(value));
+        self
+    }
+
+    /// Links a plot, given relative to the report's folder.
+    pub fn plot(mut self, title: &str, relative_path: &str) -> Self {
+        self.plots.push(PlotLink {
+            title: title.to_string(),
+            path: relative_path.to_string(),
+        });
+        self
+    }
+
+    /// Reads a `report.json` back.
+    pub fn read(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(io_error(path))?;
+        Ok(serde_json::from_str(&text)?)
+    }
+
+    /// Writes `dir/report.json` and `dir/report.md`, creating `dir`; each file is written to a
+    /// temporary file in `dir` and renamed into place, so no half-written report exists.
+    pub fn write(&self, dir: &Path) -> Result<ReportFiles> {
+        std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+        let json = dir.join("report.json");
+        let markdown = dir.join("report.md");
+        let mut text = serde_json::to_string_pretty(self)?;
+        text.push('\n');
+        write_atomic(&json, text.as_bytes())?;
+        write_atomic(&markdown, self.markdown()?.as_bytes())?;
+        Ok(ReportFiles { json, markdown })
+    }
+
+    /// The Markdown report.
+    pub fn markdown(&self) -> Result<String> {
+        let a = &self.analysis;
+        let mut md = String::new();
+        // `write!` into a String cannot fail; the results are ignored with `let _`.
+        let _ = writeln!(md, "# dynrec report\n");
+        let _ = writeln!(md, "**Verdict.** {}\n", self.verdict);
+        let _ = writeln!(
+            md,
+            "Network: {} mode, {} activation, {} hidden units{}.\n",
+            match a.mode {
+                Mode::Simulation => "simulation",
+                Mode::Predictor => "predictor",
+            },
+            match a.activation {
+                Activation::Linear => "linear",
+                Activation::Tanh => "tanh",
+                Activation::Relu => "relu",
+            },
+            a.d_hidden,
+            a.order
+                .map_or(String::new(), |n| format!("; true state dimension {n}"))
+        );
+
+        let _ = writeln!(md, "## Eigenvalues\n");
+        let _ = writeln!(
+            md,
+            "Angle in radians per step; period = 2π/|angle| in steps (— for a positive real \
+             eigenvalue). \"Matched\" is the partner after optimal (bottleneck) matching and \
+             \"error\" its distance. Energy is the mode's share of the output energy.\n"
+        );
+        let _ = writeln!(
+            md,
+            "| set | λ | abs λ | angle | period | matched | error | energy |"
+        );
+        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
+        let rows = |md: &mut String,
+                    set: &str,
+                    values: &[C64],
+                    reference: &[C64],
+                    matching: Option<&Matching>,
+                    energy: &dyn Fn(usize) -> String| {
+            for (j, v) in values.iter().enumerate() {
+                let info = EigenInfo::new(*v);
+                let (partner, err) = match matching.and_then(|m| m.truth_for_estimate(j)) {
+                    Some(p) => (complex(reference[p.truth]), format!("{:.2e}", p.distance)),
+                    None if matching.is_some() => ("unmatched".to_string(), String::new()),
+                    None => (String::new(), String::new()),
+                };
+                let _ = writeln!(
+                    md,
+                    "| {set} | {} | {:.4} | {:.4} | {} | {partner} | {err} | {} |",
+                    complex(*v),
+                    info.modulus,
+                    info.angle,
+                    info.period.map_or("—".to_string(), |p| format!("{p:.2}")),
+                    energy(j)
+                );
+            }
+        };
+        let none = |_: usize| String::new();
+        let energy = |j: usize| {
+            a.modes
+                .as_ref()
+                .and_then(|m| m.mode(j))
+                .map_or(String::new(), |m| format!("{:.2e}", m.energy_share))
+        };
+        rows(&mut md, "truth: A", &a.truth, &[], None, &none);
+        rows(
+            &mut md,
+            "RNN: recovered dynamics",
+            &a.rnn,
+            &a.truth,
+            a.rnn_matching.as_ref(),
+            &energy,
+        );
+        rows(
+            &mut md,
+            "RNN: U as trained",
+            &a.recurrent,
+            &a.truth,
+            a.recurrent_matching.as_ref(),
+            &none,
+        );
+        rows(&mut md, "Kalman: A − K H", &a.closed_loop, &[], None, &none);
+        for b in &a.baselines {
+            rows(
+                &mut md,
+                &b.name,
+                &b.eigenvalues,
+                &a.truth,
+                b.matching.as_ref(),
+                &none,
+            );
+        }
+        let _ = writeln!(md);
+
+        let _ = writeln!(md, "## Metrics\n");
+        let _ = writeln!(md, "| metric | value |");
+        let _ = writeln!(md, "|---|---|");
+        for (k, v) in &self.eigen_error {
+            let _ = writeln!(md, "| eigen error: {k} | {v:.3e} |");
+        }
+        if let Some(m) = &a.markov {
+            let _ = writeln!(
+                md,
+                "| Markov parameters, relative error (lags 0..{}) | {:.3e} |",
+                m.truth.len().saturating_sub(1),
+                m.relative_error
+            );
+        }
+        if let Some(s) = &a.similarity {
+            let _ = writeln!(
+                md,
+                "| T: residual of U ≈ T A T⁻¹ (relative) | {:.3e} |",
+                s.residual_dynamics
+            );
+            let _ = writeln!(
+                md,
+                "| T: residual of W ≈ T B (relative) | {:.3e} |",
+                s.residual_input
+            );
+            let _ = writeln!(
+                md,
+                "| T: residual of V ≈ H T⁻¹ (relative) | {:.3e} |",
+                s.residual_output
+            );
+            let _ = writeln!(md, "| T: condition number | {:.3e} |", s.condition);
+        }
+        if let Some(r) = &a.state_regression {
+            let _ = writeln!(
+                md,
+                "| R² of hidden state on true state | {:.4} |",
+                r.r_squared
+            );
+        }
+        for (k, v) in &self.metrics {
+            let _ = writeln!(
+                md,
+                "| {k} | {} |",
+                v.map_or("not finite".to_string(), |v| format!("{v:.4e}"))
+            );
+        }
+        let _ = writeln!(md);
+
+        if let Some(modes) = &a.modes {
+            let _ = writeln!(
+                md,
+                "## Modes ranked by contribution to the output\n\n\
+                 Gain = residue / (1 − abs λ); {} dominant mode(s) carry {:.0}% of the output energy.\n",
+                modes.dominant_count(),
+                100.0 * modes.energy_fraction
+            );
+            let _ = writeln!(md, "| λ | residue | gain | energy share | dominant |");
+            let _ = writeln!(md, "|---|---|---|---|---|");
+            for m in &modes.modes {
+                let _ = writeln!(
+                    md,
+                    "| {} | {:.3e} | {} | {:.3e} | {} |",
+                    complex(C64::new(m.eigenvalue[0], m.eigenvalue[1])),
+                    m.residue,
+                    if m.gain.is_finite() {
+                        format!("{:.3e}", m.gain)
+                    } else {
+                        "∞".to_string()
+                    },
+                    m.energy_share,
+                    if m.dominant { "yes" } else { "no" }
+                );
+            }
+            let _ = writeln!(md);
+        }
+
+        if let Some(fp) = &a.fixed_points {
+            let _ = writeln!(
+                md,
+                "## Fixed points for the mean input\n\nThe first is the operating point \
+                 (the stable one nearest the state the network settles at from h = 0).\n"
+            );
+            let _ = writeln!(md, "| h* | residual | spectral radius | stable |");
+            let _ = writeln!(md, "|---|---|---|---|");
+            for p in &fp.points {
+                let h: Vec<String> = p.h.iter().map(|x| format!("{x:.4}")).collect();
+                let _ = writeln!(
+                    md,
+                    "| [{}] | {:.1e} | {:.4} | {} |",
+                    h.join(", "),
+                    p.residual,
+                    p.spectral_radius,
+                    if p.stable { "yes" } else { "no" }
+                );
+            }
+            let _ = writeln!(md);
+        }
+
+        if !a.notes.is_empty() {
+            let _ = writeln!(md, "## Notes\n");
+            for n in &a.notes {
+                let _ = writeln!(md, "- {n}");
+            }
+            let _ = writeln!(md);
+        }
+
+        if !self.plots.is_empty() {
+            let _ = writeln!(md, "## Plots\n");
+            for p in &self.plots {
+                let _ = writeln!(md, "### {}\n\n![{}]({})\n", p.title, p.title, p.path);
+            }
+        }
+
+        let _ = writeln!(
+            md,
+            "## Spec\n\n```json\n{}\n```",
+            serde_json::to_string_pretty(&self.spec)?
+        );
+        Ok(md)
+    }
+}
+
+/// `a ± bi` with four decimals.
+fn complex(z: C64) -> String {
+    if z.im == 0.0 {
+        format!("{:.4}", z.re)
+    } else {
+        format!(
+            "{:.4} {} {:.4}i",
+            z.re,
+            if z.im < 0.0 { "−" } else { "+" },
+            z.im.abs()
+        )
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_error(dir))?;
+    tmp.write_all(bytes).map_err(io_error(tmp.path()))?;
+    tmp.as_file().sync_all().map_err(io_error(tmp.path()))?;
+    tmp.persist(path).map_err(|e| io_error(path)(e.error))?;
+    Ok(())
+}
