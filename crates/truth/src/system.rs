@@ -17,7 +17,8 @@ use crate::io::write_atomically;
 
 /// Relative tolerance for the symmetry of covariances: `|M_ij - M_ji| <= tol * max(1, max|M|)`.
 const SYMMETRY_TOLERANCE: f64 = 1e-10;
-/// Relative tolerance for positive semi-definiteness: `λ_min >= -tol * max(1, max|λ|)`.
+/// Relative tolerance for positive (semi-)definiteness: `λ_min >= -tol · max|λ|`
+/// (definite: `λ_min > tol · max|λ|`).
 const PSD_TOLERANCE: f64 = 1e-12;
 
 /// A validated linear-Gaussian state-space system with `n` states, `m` inputs and `p` outputs.
@@ -319,7 +320,7 @@ fn check_covariance(field: &'static str, m: &DMatrix<f64>, definite: bool) -> Re
     }
     let eigenvalues = m.clone().symmetric_eigenvalues();
     let min_eigenvalue = eigenvalues.min();
-    let largest = eigenvalues.amax().max(1.0);
+    let largest = eigenvalues.amax();
     if definite && min_eigenvalue <= PSD_TOLERANCE * largest {
         return Err(TruthError::NotPositiveDefinite {
             field,

@@ -16,7 +16,10 @@ fn one_sequence(system: &LinearSystem, steps: usize, seed: u64, missing: f64) ->
         missing_fraction: missing,
         seed,
     };
-    simulate(system, &config).expect("valid config").sequences.remove(0)
+    simulate(system, &config)
+        .expect("valid config")
+        .sequences
+        .remove(0)
 }
 
 /// Scalar random walk (A = 1, H = 1): the filter's prior variance, gain and posterior variance
@@ -39,7 +42,11 @@ fn scalar_random_walk_matches_closed_form_recursion() {
         let gain = p_prior / (p_prior + r);
         x += gain * (seq.measurements[(0, k)] - x);
         let p_post = (1.0 - gain) * p_prior;
-        assert_relative_eq!(out.predicted_covariance(k)[(0, 0)], p_prior, max_relative = 1e-13);
+        assert_relative_eq!(
+            out.predicted_covariance(k)[(0, 0)],
+            p_prior,
+            max_relative = 1e-13
+        );
         assert_relative_eq!(out.covariance(k)[(0, 0)], p_post, max_relative = 1e-13);
         assert_relative_eq!(out.means[(0, k)], x, epsilon = 1e-12, max_relative = 1e-12);
         p_prior = p_post;
@@ -56,11 +63,27 @@ fn scalar_random_walk_steady_state_is_closed_form_riccati_root() {
     let steady = system.steady_state().unwrap();
     let p = (q + (q * q + 4.0 * q * r).sqrt()) / 2.0;
     assert_relative_eq!(steady.prior_covariance[(0, 0)], p, max_relative = 1e-14);
-    assert_relative_eq!(steady.filter_gain[(0, 0)], p / (p + r), max_relative = 1e-14);
-    assert_relative_eq!(steady.predictor_gain[(0, 0)], p / (p + r), max_relative = 1e-14);
-    assert_relative_eq!(steady.closed_loop[(0, 0)], r / (p + r), max_relative = 1e-14);
+    assert_relative_eq!(
+        steady.filter_gain[(0, 0)],
+        p / (p + r),
+        max_relative = 1e-14
+    );
+    assert_relative_eq!(
+        steady.predictor_gain[(0, 0)],
+        p / (p + r),
+        max_relative = 1e-14
+    );
+    assert_relative_eq!(
+        steady.closed_loop[(0, 0)],
+        r / (p + r),
+        max_relative = 1e-14
+    );
     let out = filter(&system, &one_sequence(&system, 200, 1, 0.0)).unwrap();
-    assert_relative_eq!(out.predicted_covariance(199)[(0, 0)], p, max_relative = 1e-12);
+    assert_relative_eq!(
+        out.predicted_covariance(199)[(0, 0)],
+        p,
+        max_relative = 1e-12
+    );
 }
 
 /// The filter's prior covariance after many steps converges to the DARE solution `P`
@@ -71,7 +94,12 @@ fn filter_covariance_converges_to_dare_solution() {
     let steady = system.steady_state().unwrap();
     let out = filter(&system, &one_sequence(&system, 400, 2, 0.0)).unwrap();
     let p_last = out.predicted_covariance(399).into_owned();
-    assert_relative_eq!(p_last, steady.prior_covariance, max_relative = 1e-10, epsilon = 1e-12);
+    assert_relative_eq!(
+        p_last,
+        steady.prior_covariance,
+        max_relative = 1e-10,
+        epsilon = 1e-12
+    );
     assert_relative_eq!(
         out.covariance(399).into_owned(),
         steady.posterior_covariance,
@@ -91,7 +119,11 @@ fn smoother_variance_is_below_filter_variance_and_equal_at_last_row() {
     for k in 0..seq.len() {
         // P_filter − P_smooth is positive semi-definite, not just its diagonal.
         let gap = (f.covariance(k) - s.covariance(k)).symmetric_eigenvalues();
-        assert!(gap.min() >= -1e-12, "row {k}: P_f − P_s has eigenvalue {}", gap.min());
+        assert!(
+            gap.min() >= -1e-12,
+            "row {k}: P_f − P_s has eigenvalue {}",
+            gap.min()
+        );
     }
     let last = seq.len() - 1;
     assert_eq!(s.means.column(last), f.means.column(last));
@@ -109,7 +141,10 @@ fn normalised_innovations_average_to_output_dimension() {
     let t = seq.len() as f64;
     let mean = out.nis.iter().sum::<f64>() / t;
     let bound = 2.576 * (2.0 * p / t).sqrt();
-    assert!((mean - p).abs() <= bound, "mean NIS {mean}, expected {p} ± {bound}");
+    assert!(
+        (mean - p).abs() <= bound,
+        "mean NIS {mean}, expected {p} ± {bound}"
+    );
 }
 
 /// A row whose measurements are all missing is a pure prediction: posterior = prior, no
@@ -127,9 +162,17 @@ fn fully_missing_row_is_pure_prediction() {
     assert!(out.innovations.column(10).iter().all(|v| v.is_nan()));
     let b = system.b().unwrap();
     let expected = system.a() * out.means.column(10) + b * seq.inputs.column(11);
-    assert_relative_eq!(out.predicted_means.column(11).into_owned(), expected, epsilon = 1e-14);
+    assert_relative_eq!(
+        out.predicted_means.column(11).into_owned(),
+        expected,
+        epsilon = 1e-14
+    );
     let expected_cov = system.a() * out.covariance(10) * system.a().transpose() + system.q();
-    assert_relative_eq!(out.predicted_covariance(11).into_owned(), expected_cov, epsilon = 1e-14);
+    assert_relative_eq!(
+        out.predicted_covariance(11).into_owned(),
+        expected_cov,
+        epsilon = 1e-14
+    );
     assert_eq!(out.means.columns(0, 10), full.means.columns(0, 10));
 }
 
@@ -164,8 +207,16 @@ fn partially_missing_row_equals_reduced_system_update() {
         states: None,
     };
     let r = filter(&reduced, &one_row).unwrap();
-    assert_relative_eq!(out.means.column(8).into_owned(), r.means.column(0).into_owned(), epsilon = 1e-14);
-    assert_relative_eq!(out.covariance(8).into_owned(), r.covariance(0).into_owned(), epsilon = 1e-14);
+    assert_relative_eq!(
+        out.means.column(8).into_owned(),
+        r.means.column(0).into_owned(),
+        epsilon = 1e-14
+    );
+    assert_relative_eq!(
+        out.covariance(8).into_owned(),
+        r.covariance(0).into_owned(),
+        epsilon = 1e-14
+    );
     assert_eq!(out.observed[8], 1);
     assert!(out.innovations[(1, 8)].is_nan());
 }

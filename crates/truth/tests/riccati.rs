@@ -56,7 +56,12 @@ fn riccati_iteration_converges_to_doubling_solution() {
     for _ in 0..500 {
         p = riccati_step(&system, &p);
     }
-    assert_relative_eq!(p, steady.prior_covariance, max_relative = 1e-12, epsilon = 1e-14);
+    assert_relative_eq!(
+        p,
+        steady.prior_covariance,
+        max_relative = 1e-12,
+        epsilon = 1e-14
+    );
     assert_relative_eq!(
         steady.innovation_covariance,
         system.h() * &p * system.h().transpose() + system.r(),
@@ -81,17 +86,28 @@ fn undetectable_unstable_system_is_an_error() {
         dmatrix![1.0],
     )
     .unwrap();
-    assert!(matches!(system.steady_state(), Err(TruthError::NoSteadyState(_))));
+    assert!(matches!(
+        system.steady_state(),
+        Err(TruthError::NoSteadyState(_))
+    ));
 }
 
 /// A random walk without process noise (`Q = 0`) converges to `P = 0` with `A − K H = 1`:
 /// not stabilising, so an error.
 #[test]
 fn marginal_system_without_process_noise_is_an_error() {
-    let system =
-        LinearSystem::new(dmatrix![1.0], None, dmatrix![1.0], dmatrix![0.0], dmatrix![1.0])
-            .unwrap();
-    assert!(matches!(system.steady_state(), Err(TruthError::NoSteadyState(_))));
+    let system = LinearSystem::new(
+        dmatrix![1.0],
+        None,
+        dmatrix![1.0],
+        dmatrix![0.0],
+        dmatrix![1.0],
+    )
+    .unwrap();
+    assert!(matches!(
+        system.steady_state(),
+        Err(TruthError::NoSteadyState(_))
+    ));
 }
 
 /// The stationary covariance solves the Lyapunov equation `Σ = A Σ Aᵀ + Q`; for a scalar
@@ -101,10 +117,19 @@ fn stationary_covariance_solves_lyapunov_equation() {
     let system = common::three_state();
     let sigma = system.stationary_covariance().unwrap();
     let a = system.a();
-    assert_relative_eq!(sigma, a * &sigma * a.transpose() + system.q(), max_relative = 1e-13);
-    let scalar =
-        LinearSystem::new(dmatrix![0.9], None, dmatrix![1.0], dmatrix![0.19], dmatrix![1.0])
-            .unwrap();
+    assert_relative_eq!(
+        sigma,
+        a * &sigma * a.transpose() + system.q(),
+        max_relative = 1e-13
+    );
+    let scalar = LinearSystem::new(
+        dmatrix![0.9],
+        None,
+        dmatrix![1.0],
+        dmatrix![0.19],
+        dmatrix![1.0],
+    )
+    .unwrap();
     assert_relative_eq!(
         scalar.stationary_covariance().unwrap()[(0, 0)],
         0.19 / (1.0 - 0.81),

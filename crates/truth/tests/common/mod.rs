@@ -27,6 +27,9 @@ pub fn three_state() -> LinearSystem {
         dmatrix![0.1, 0.02; 0.02, 0.2],
     )
     .expect("valid system")
-    .with_prior(DVector::from_vec(vec![0.5, -0.2, 0.1]), DMatrix::identity(3, 3) * 2.0)
+    .with_prior(
+        DVector::from_vec(vec![0.5, -0.2, 0.1]),
+        DMatrix::identity(3, 3) * 2.0,
+    )
     .expect("valid prior")
 }
