@@ -63,6 +63,46 @@ fn kalman_predictor_weights_recover_a() {
     assert_relative_eq!(fit.t[(0, 0)], 1.0, epsilon = 1e-12);
 }
 
+/// Predictor identity with `K` from `dynrec-truth`'s steady state (an independent DARE
+/// solver) for a two-state oscillator: the network `U = A − K H`, `W = [B | K]`, `V = H`
+/// recovers `U + W_z V = A` (to rounding), eig(U) equals eig(A − K H), `T = I`, and the
+/// Markov parameters of `(A, [B | K], H)` are reproduced.
+#[test]
+fn kalman_predictor_from_truth_steady_state_recovers_a() {
+    let a = DMatrix::from_row_slice(2, 2, &[0.9, -0.2, 0.2, 0.9]);
+    let b = DMatrix::from_row_slice(2, 1, &[1.0, 0.5]);
+    let h = DMatrix::from_row_slice(1, 2, &[1.0, 0.0]);
+    let q = DMatrix::from_diagonal_element(2, 2, 1e-4);
+    let r = DMatrix::from_element(1, 1, 2.5e-3);
+    let system = dynrec_truth::LinearSystem::new(a.clone(), Some(b.clone()), h.clone(), q, r)
+        .expect("valid system");
+    let steady = system.steady_state().expect("detectable and stabilisable");
+    let k = steady.predictor_gain.clone();
+    let mut w = DMatrix::zeros(2, 2);
+    w.set_column(0, &b.column(0));
+    w.set_column(1, &k.column(0));
+    let weights = RnnWeights {
+        u: &a - &k * &h,
+        w,
+        v: h.clone(),
+        b: DVector::zeros(2),
+        c: DVector::zeros(1),
+        activation: Activation::Linear,
+        mode: Mode::Predictor,
+    };
+    let truth = TrueSystem::new(a.clone(), Some(b), h, Some(k)).expect("truth");
+    let result =
+        analyse(&weights, Some(&truth), None, &AnalysisConfig::default()).expect("analysis");
+    assert!((&result.linearisation.dynamics - &a).amax() < 1e-15);
+    assert!(result.eigen_error().expect("truth") < 1e-14);
+    let acl = dynrec_analysis::eigenvalues(&steady.closed_loop).expect("eigenvalues");
+    let cl = dynrec_analysis::match_eigenvalues(&acl, &result.recurrent);
+    assert!(cl.max_distance < 1e-14);
+    let fit = result.similarity.as_ref().expect("identifiable");
+    assert!((&fit.t - DMatrix::<f64>::identity(2, 2)).amax() < 1e-10);
+    assert!(result.markov.as_ref().expect("compared").relative_error < 1e-14);
+}
+
 /// The same identity in two states with the network in another basis:
 /// `(T(A − KH)T⁻¹, T[B | K], H T⁻¹)` recovers eig(A) and finds `T` (here `K` is any gain: the
 /// identity `U + W_z V = T A T⁻¹` holds for every `K`).
