@@ -472,16 +472,23 @@ fn verdict(a: &Analysis) -> String {
             "The learned recurrence reveals A: eigenvalues agree to {err} (tolerance {tol}){similarity}{extras}."
         ),
         (Mode::Predictor, activation) => {
+            let what = if activation == Activation::Linear {
+                "U"
+            } else {
+                "The Jacobian D U"
+            };
             let cl = a.closed_loop_matching.as_ref().map_or(String::new(), |m| {
-                format!(
-                    "{} matches A − K H to {}, not A (off by {recurrent_err}); ",
-                    if activation == Activation::Linear {
-                        "U"
-                    } else {
-                        "The Jacobian D U"
-                    },
-                    sci(m.max_distance)
-                )
+                if m.max_distance <= a.tolerance {
+                    format!(
+                        "{what} matches A − K H to {}, not A (off by {recurrent_err}); ",
+                        sci(m.max_distance)
+                    )
+                } else {
+                    format!(
+                        "{what} is off A − K H by {} and off A by {recurrent_err}; ",
+                        sci(m.max_distance)
+                    )
+                }
             });
             let recovered = if activation == Activation::Linear {
                 "U + W_z V"

@@ -244,6 +244,8 @@ impl Figure for EigenFigure<'_> {
             .configure_mesh()
             .x_desc("Re λ")
             .y_desc("Im λ")
+            .x_label_formatter(&tick)
+            .y_label_formatter(&tick)
             .label_style((FAMILY, 15))
             .axis_desc_style((FAMILY, 17))
             .draw()?;
@@ -306,6 +308,24 @@ fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
+/// A tick label without float noise: `0` not `-0.0`, `5` not `5.0`, at most 4 significant
+/// digits, scientific notation for very small or large numbers.
+fn tick(v: &f64) -> String {
+    let v = *v;
+    let a = v.abs();
+    if a < 1e-12 {
+        "0".to_string()
+    } else if !(1e-3..1e5).contains(&a) {
+        format!("{v:.1e}")
+    } else if v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        let digits = (3 - a.log10().floor() as i32).clamp(0, 6) as usize;
+        let text = format!("{v:.digits$}");
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
 /// Formats a log10 axis value `v` as the number `10^v`.
 fn pow10_label(v: &f64) -> String {
     format!("{:.0e}", 10f64.powf(*v))
@@ -340,6 +360,7 @@ impl Figure for LossFigure<'_> {
             .configure_mesh()
             .x_desc("epoch")
             .y_desc("mean squared error (log scale)")
+            .x_label_formatter(&tick)
             .y_label_formatter(&pow10_label)
             .label_style((FAMILY, 15))
             .axis_desc_style((FAMILY, 17))
@@ -455,6 +476,8 @@ impl Figure for PredictionFigure<'_> {
             .configure_mesh()
             .x_desc("time step k")
             .y_desc(format!("{} ({unit})", t.channel))
+            .x_label_formatter(&tick)
+            .y_label_formatter(&tick)
             .label_style((FAMILY, 15))
             .axis_desc_style((FAMILY, 17))
             .draw()?;
@@ -535,6 +558,8 @@ impl Figure for MarkovFigure<'_> {
             .configure_mesh()
             .x_desc("lag j (time steps)")
             .y_desc("impulse response entry")
+            .x_label_formatter(&tick)
+            .y_label_formatter(&tick)
             .label_style((FAMILY, 15))
             .axis_desc_style((FAMILY, 17))
             .draw()?;
@@ -605,7 +630,8 @@ pub struct SweepSeries {
     pub points: Vec<SweepPoint>,
 }
 
-/// A metric against a swept parameter: mean over seeds as a line, min–max as error bars.
+/// A metric against a swept parameter: mean over seeds as a line (geometric mean on a log
+/// metric axis), min–max as error bars.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sweep {
     /// Title.
@@ -642,7 +668,8 @@ impl Figure for SweepFigure<'_> {
             }
         };
         // Per point: (x, mean, min, max) in axis coordinates; mean over the seeds whose value
-        // is finite (and positive on a log axis).
+        // is finite (and positive on a log axis). On a log axis the mean of log10 values is the
+        // geometric mean.
         let summarise = |p: &SweepPoint| {
             let x = tx(p.x)?;
             let ys: Vec<f64> = p
@@ -688,12 +715,8 @@ impl Figure for SweepFigure<'_> {
         })
         .label_style((FAMILY, 15))
         .axis_desc_style((FAMILY, 17));
-        if s.log_x {
-            mesh.x_label_formatter(&pow10_label);
-        }
-        if s.log_y {
-            mesh.y_label_formatter(&pow10_label);
-        }
+        mesh.x_label_formatter(if s.log_x { &pow10_label } else { &tick });
+        mesh.y_label_formatter(if s.log_y { &pow10_label } else { &tick });
         mesh.draw()?;
         for (i, (series, points)) in s.series.iter().zip(&curves).enumerate() {
             let c = colour(i + 1);
@@ -702,7 +725,11 @@ impl Figure for SweepFigure<'_> {
                     points.iter().map(|p| (p.0, p.1)),
                     c.stroke_width(2),
                 ))?
-                .label(format!("{} (mean, min–max over seeds)", series.label))
+                .label(format!(
+                    "{} ({}, min–max over seeds)",
+                    series.label,
+                    if s.log_y { "geometric mean" } else { "mean" }
+                ))
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
                 });
@@ -725,4 +752,21 @@ impl Figure for SweepFigure<'_> {
 /// A metric against a swept parameter (mean and spread over seeds).
 pub fn sweep_plot(dir: &Path, stem: &str, sweep: &Sweep) -> Result<PlotFiles> {
     render(&SweepFigure(sweep), dir, stem)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tick;
+
+    /// Tick labels carry no float noise: `-0.0` → `0`, `5.0` → `5`, 4 significant digits.
+    #[test]
+    fn tick_labels_are_clean() {
+        assert_eq!(tick(&-0.0), "0");
+        assert_eq!(tick(&1e-17), "0");
+        assert_eq!(tick(&5.0), "5");
+        assert_eq!(tick(&-0.25), "-0.25");
+        assert_eq!(tick(&0.30000000000000004), "0.3");
+        assert_eq!(tick(&123.456), "123.5");
+        assert_eq!(tick(&2e-5), "2.0e-5");
+    }
 }

@@ -209,14 +209,25 @@ impl Report {
             a.rnn_matching.as_ref(),
             &energy,
         );
-        rows(
-            &mut md,
-            "RNN: U as trained",
-            &a.recurrent,
-            &a.truth,
-            a.recurrent_matching.as_ref(),
-            &none,
-        );
+        // A linear predictor's U is to be compared with A − K H, not A.
+        match (&a.closed_loop_matching, a.activation) {
+            (Some(cl), Activation::Linear) => rows(
+                &mut md,
+                "RNN: U as trained (vs A − K H)",
+                &a.recurrent,
+                &a.closed_loop,
+                Some(cl),
+                &none,
+            ),
+            _ => rows(
+                &mut md,
+                "RNN: U as trained",
+                &a.recurrent,
+                &a.truth,
+                a.recurrent_matching.as_ref(),
+                &none,
+            ),
+        }
         rows(&mut md, "Kalman: A − K H", &a.closed_loop, &[], None, &none);
         for b in &a.baselines {
             rows(
@@ -372,7 +383,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_error(dir))?;
+    let mut builder = tempfile::Builder::new();
+    // Results are for everyone to read: rw-r--r-- (a temporary file would be rw-------).
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+    let mut tmp = builder.tempfile_in(dir).map_err(io_error(dir))?;
     tmp.write_all(bytes).map_err(io_error(tmp.path()))?;
     tmp.as_file().sync_all().map_err(io_error(tmp.path()))?;
     tmp.persist(path).map_err(|e| io_error(path)(e.error))?;

@@ -224,6 +224,16 @@ fn report_json_has_design_fields_and_round_trips() {
     assert!(baseline_error > 0.0);
     assert!(json["metrics"]["diverged"].is_null());
 
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&files.json)
+            .expect("metadata")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o644, "results are readable by everyone");
+    }
+
     let md = std::fs::read_to_string(&files.markdown).expect("markdown");
     let verdict_at = md.find(&report.verdict).expect("verdict in report.md");
     let table_at = md.find("| set | λ |").expect("eigenvalue table");
