@@ -255,17 +255,18 @@ impl Standardisation {
     }
 }
 
-/// A minibatch on the device, time-major: row `k * batch + i` is step `k + 1` of sequence `i`.
+/// A minibatch on the device, feature-major with time-major columns: column `k * batch + i` is
+/// step `k + 1` of sequence `i`.
 pub(crate) struct Batch {
     /// Number of sequences.
     pub batch: usize,
     /// Rows of the longest sequence (shorter ones are padded and masked).
     pub steps: usize,
-    /// Network inputs `in_k`, standardised, `[steps * batch, d_input]`.
+    /// Network inputs `in_k`, standardised, `[d_input, steps * batch]`.
     pub inputs: Tensor<2>,
-    /// Standardised targets, 0 where missing, `[steps * batch, p]`.
+    /// Standardised targets, 0 where missing, `[p, steps * batch]`.
     pub targets: Tensor<2>,
-    /// 1 where a target is present, `[steps * batch, p]`.
+    /// 1 where a target is present, `[p, steps * batch]`.
     pub mask: Tensor<2>,
     /// Predictor mode with missing measurements: where to feed back the prediction.
     pub feedback: Option<Feedback>,
@@ -291,6 +292,7 @@ pub(crate) fn make_batch(
     let mut inputs = vec![0.0; rows * d_in];
     let mut targets = vec![0.0; rows * p];
     let mut mask = vec![0.0; rows * p];
+    // Per step, `[p, batch]` flags of a missing z_{k-1}.
     let mut missing = vec![0.0; rows * p];
     let mut missing_at = vec![false; steps];
     let mut counts = vec![0.0; p];
@@ -312,25 +314,26 @@ pub(crate) fn make_batch(
             for j in 0..d_in {
                 let value = (raw[j] - mu[j]) / sigma[j];
                 if value.is_finite() {
-                    inputs[row * d_in + j] = value;
+                    inputs[j * rows + row] = value;
                 } else {
                     // A missing z_{k-1}: contributes 0 here, the prediction is fed back.
-                    missing[row * p + (j - m)] = 1.0;
+                    missing[k * batch * p + (j - m) * batch + i] = 1.0;
                     missing_at[k] = true;
                 }
             }
             for j in 0..p {
                 let z = seq.measurements[(j, k)];
                 if z.is_finite() {
-                    targets[row * p + j] = (z - scaling.output_mean[j]) / scaling.output_std[j];
-                    mask[row * p + j] = 1.0;
+                    targets[j * rows + row] =
+                        (z - scaling.output_mean[j]) / scaling.output_std[j];
+                    mask[j * rows + row] = 1.0;
                     counts[j] += 1.0;
                 }
             }
         }
     }
-    let tensor = |values: Vec<f64>, cols: usize| -> Tensor<2> {
-        Tensor::from_data(TensorData::new(values, [rows, cols]), device)
+    let tensor = |values: Vec<f64>, features: usize| -> Tensor<2> {
+        Tensor::from_data(TensorData::new(values, [features, rows]), device)
     };
     let feedback = missing_at.iter().any(|&b| b).then(|| Feedback {
         n_inputs: m,
@@ -338,7 +341,7 @@ pub(crate) fn make_batch(
             .map(|k| {
                 missing_at[k].then(|| {
                     let block = missing[k * batch * p..(k + 1) * batch * p].to_vec();
-                    Tensor::from_data(TensorData::new(block, [batch, p]), device)
+                    Tensor::from_data(TensorData::new(block, [p, batch]), device)
                 })
             })
             .collect(),
@@ -406,7 +409,7 @@ mod tests {
             }
             let batch = make_batch(&refs, mode, &scaling, &device);
             let elman = Elman::from_weights(&scaled, true, &device).expect("module");
-            let hidden = elman.hidden_time_major(
+            let hidden = elman.hidden_columns(
                 batch.inputs.clone(),
                 batch.batch,
                 batch.steps,
@@ -414,12 +417,13 @@ mod tests {
                 batch.feedback.as_ref(),
                 Unroll::default(),
             );
-            let out = read_vec(elman.readout(hidden)).expect("outputs");
+            let out = read_vec(elman.readout_columns(hidden)).expect("outputs");
+            let columns = batch.batch * batch.steps;
             for (i, seq) in data.iter().enumerate() {
                 let reference = original.run(&seq.inputs, &seq.measurements).expect("run");
                 for k in 0..seq.steps() {
                     for j in 0..2 {
-                        let scaled_y = out[(k * batch.batch + i) * 2 + j];
+                        let scaled_y = out[j * columns + k * batch.batch + i];
                         let y = scaling.output_std[j] * scaled_y + scaling.output_mean[j];
                         approx::assert_abs_diff_eq!(
                             y,

@@ -102,7 +102,7 @@ impl TrainedRnn {
         }
         let refs: Vec<&SequenceData> = data.iter().collect();
         let batch = make_batch(&refs, mode, &Standardisation::identity(m, p), &self.device);
-        let hidden = self.network.hidden_time_major(
+        let hidden = self.network.hidden_columns(
             batch.inputs,
             batch.batch,
             batch.steps,
@@ -110,7 +110,7 @@ impl TrainedRnn {
             batch.feedback.as_ref(),
             Unroll::default(),
         );
-        let outputs = tensor_to_matrix(self.network.readout(hidden.clone()))?;
+        let outputs = tensor_to_matrix(self.network.readout_columns(hidden.clone()))?;
         let hidden = tensor_to_matrix(hidden)?;
         let n = self.weights.d_hidden();
         Ok(data
@@ -118,7 +118,7 @@ impl TrainedRnn {
             .enumerate()
             .map(|(i, seq)| {
                 let rows = |all: &DMatrix<f64>, dim: usize| {
-                    DMatrix::from_fn(dim, seq.steps(), |r, k| all[(k * batch.batch + i, r)])
+                    DMatrix::from_fn(dim, seq.steps(), |r, k| all[(r, k * batch.batch + i)])
                 };
                 Trajectory { outputs: rows(&outputs, p), hidden: rows(&hidden, n) }
             })

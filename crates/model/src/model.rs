@@ -328,12 +328,25 @@ impl Elman {
         }
     }
 
-    /// `W in + b` for a stack of inputs.
+    /// `W in + b` for a stack of inputs (batch-major rows).
     fn input_drive(&self, input: Tensor<2>) -> Tensor<2> {
         let drive = input.matmul(self.w.val().transpose());
         match &self.b {
             Some(b) => drive + b.val().unsqueeze::<2>(),
             None => drive,
+        }
+    }
+
+    /// `V h + c` for feature-major hidden states.
+    ///
+    /// # Shapes
+    /// - `hidden`: `[d_hidden, columns]`
+    /// - returns `[d_output, columns]`
+    pub(crate) fn readout_columns(&self, hidden: Tensor<2>) -> Tensor<2> {
+        let y = self.v.val().matmul(hidden);
+        match &self.c {
+            Some(c) => y + c.val().unsqueeze_dim::<2>(1),
+            None => y,
         }
     }
 
@@ -353,30 +366,32 @@ impl Elman {
     /// - returns outputs `[batch, steps, d_output]` and hidden states `[batch, steps, d_hidden]`
     pub fn forward(&self, inputs: Tensor<3>, h0: Option<Tensor<2>>) -> ElmanOutput {
         let [batch, steps, d_input] = inputs.dims();
-        let time_major = inputs.swap_dims(0, 1).reshape([steps * batch, d_input]);
-        let hidden = self.hidden_time_major(
-            time_major,
+        let columns = inputs.swap_dims(0, 1).reshape([steps * batch, d_input]).transpose();
+        let hidden = self.hidden_columns(
+            columns,
             batch,
             steps,
-            h0,
+            h0.map(Tensor::transpose),
             None,
             Unroll::default(),
         );
-        let outputs = self.readout(hidden.clone());
+        let outputs = self.readout_columns(hidden.clone());
         let unflatten = |t: Tensor<2>| {
-            let d = t.dims()[1];
-            t.reshape([steps, batch, d]).swap_dims(0, 1)
+            let d = t.dims()[0];
+            t.transpose().reshape([steps, batch, d]).swap_dims(0, 1)
         };
         ElmanOutput { outputs: unflatten(outputs), hidden: unflatten(hidden) }
     }
 
-    /// The hidden states for time-major stacked inputs.
+    /// The hidden states for inputs stacked as columns, time-major (column `k * batch + i` is
+    /// step `k + 1` of sequence `i`). Feature-major keeps the long dimension last, where Burn's
+    /// matrix products on these skinny shapes are fastest.
     ///
     /// # Shapes
-    /// - `inputs`: `[steps * batch, d_input]`, row `k * batch + i` is `in_{k+1}` of sequence `i`
-    /// - `h0`: `[batch, d_hidden]`
-    /// - returns `[steps * batch, d_hidden]` in the same row order
-    pub(crate) fn hidden_time_major(
+    /// - `inputs`: `[d_input, steps * batch]`
+    /// - `h0`: `[d_hidden, batch]`
+    /// - returns `[d_hidden, steps * batch]`, same column order
+    pub(crate) fn hidden_columns(
         &self,
         inputs: Tensor<2>,
         batch: usize,
@@ -386,8 +401,11 @@ impl Elman {
         unroll: Unroll,
     ) -> Tensor<2> {
         // W in_k + b for every step at once: one matmul instead of `steps`.
-        let mut drive = self.input_drive(inputs);
-        let ut = self.u.val().transpose();
+        let mut drive = self.w.val().matmul(inputs);
+        if let Some(b) = &self.b {
+            drive = drive + b.val().unsqueeze_dim::<2>(1);
+        }
+        let u = self.u.val();
         let scan = unroll.scan
             && self.activation == Activation::Linear
             && unroll.truncation.is_none()
@@ -396,19 +414,19 @@ impl Elman {
             if let Some(h0) = h0 {
                 // Fold U h_0 into the first step's drive.
                 let n = self.d_hidden();
-                let first = h0.matmul(ut.clone());
-                let rest = Tensor::zeros([(steps - 1) * batch, n], &first.device());
-                drive = drive + Tensor::cat(vec![first, rest], 0);
+                let first = u.clone().matmul(h0);
+                let rest = Tensor::zeros([n, (steps - 1) * batch], &first.device());
+                drive = drive + Tensor::cat(vec![first, rest], 1);
             }
-            return linear_scan(drive, ut, batch, steps);
+            return linear_scan(drive, u, batch, steps);
         }
-        self.hidden_sequential(drive, ut, batch, h0, feedback, unroll.truncation)
+        self.hidden_sequential(drive, u, batch, h0, feedback, unroll.truncation)
     }
 
     fn hidden_sequential(
         &self,
         drive: Tensor<2>,
-        ut: Tensor<2>,
+        u: Tensor<2>,
         batch: usize,
         h0: Option<Tensor<2>>,
         feedback: Option<&Feedback>,
@@ -416,10 +434,10 @@ impl Elman {
     ) -> Tensor<2> {
         // Split the inputs once and concatenate the states once: per-step slicing of a tracked
         // tensor costs more than the step itself.
-        let drives = drive.split(batch, 0);
-        let wzt = feedback.map(|f| {
+        let drives = drive.split(batch, 1);
+        let wz = feedback.map(|f| {
             let n_z = self.d_input() - f.n_inputs;
-            self.w.val().narrow(1, f.n_inputs, n_z).transpose()
+            self.w.val().narrow(1, f.n_inputs, n_z)
         });
         let mut states = Vec::with_capacity(drives.len());
         let mut hidden = h0;
@@ -430,13 +448,13 @@ impl Elman {
                         h = h.detach();
                     }
                     // Predictor mode: a missing z_{k-1} is replaced by y_{k-1} = V h_{k-1} + c.
-                    let fed = match (feedback, &wzt) {
-                        (Some(f), Some(wzt)) => f.missing[k].as_ref().map(|missing| {
-                            (self.readout(h.clone()) * missing.clone()).matmul(wzt.clone())
+                    let fed = match (feedback, &wz) {
+                        (Some(f), Some(wz)) => f.missing[k].as_ref().map(|missing| {
+                            wz.clone().matmul(self.readout_columns(h.clone()) * missing.clone())
                         }),
                         _ => None,
                     };
-                    let pre = h.matmul(ut.clone()) + drive_k;
+                    let pre = u.clone().matmul(h) + drive_k;
                     match fed {
                         Some(fed) => pre + fed,
                         None => pre,
@@ -449,36 +467,36 @@ impl Elman {
             states.push(pre.clone());
             hidden = Some(pre);
         }
-        Tensor::cat(states, 0)
+        Tensor::cat(states, 1)
     }
 }
 
 /// Solves the linear recurrence `h_k = U h_{k-1} + d_k` (`h_0 = 0`) for all `k` by a
 /// Hillis–Steele prefix scan.
 ///
-/// After level `l` (stride `s = 2^l`), row block `k` holds `Σ_{j = k-2s+1}^{k} U^{k-j} d_j`:
+/// After level `l` (stride `s = 2^l`), column block `k` holds `Σ_{j = k-2s+1}^{k} U^{k-j} d_j`:
 ///
 /// ```text
 /// S⁽⁰⁾_k = d_k,    S⁽ˡ⁺¹⁾_k = S⁽ˡ⁾_k + U^{2^l} S⁽ˡ⁾_{k-2^l}   (the second term only when k > 2^l)
 /// ```
 ///
 /// so `⌈log₂ T⌉` levels give `h_k = Σ_{j ≤ k} U^{k-j} d_j`. Each level is one slice, one matmul
-/// by `(Uᵀ)^{2^l}` (kept by repeated squaring), one concatenation and one addition.
+/// by `U^{2^l}` (kept by repeated squaring), one concatenation with zeros and one addition.
 ///
 /// # Shapes
-/// - `drive`: `[steps * batch, d_hidden]`, time-major
-/// - `ut`: `Uᵀ`, `[d_hidden, d_hidden]`
-/// - returns `[steps * batch, d_hidden]`
-fn linear_scan(drive: Tensor<2>, ut: Tensor<2>, batch: usize, steps: usize) -> Tensor<2> {
-    let n = drive.dims()[1];
+/// - `drive`: `[d_hidden, steps * batch]`, time-major columns
+/// - `u`: `[d_hidden, d_hidden]`
+/// - returns `[d_hidden, steps * batch]`
+fn linear_scan(drive: Tensor<2>, u: Tensor<2>, batch: usize, steps: usize) -> Tensor<2> {
+    let n = drive.dims()[0];
     let device = drive.device();
     let mut sums = drive;
-    let mut power = ut;
+    let mut power = u;
     let mut stride = 1;
     while stride < steps {
         let kept = (steps - stride) * batch;
-        let moved = sums.clone().narrow(0, 0, kept).matmul(power.clone());
-        let shifted = Tensor::cat(vec![Tensor::zeros([stride * batch, n], &device), moved], 0);
+        let moved = power.clone().matmul(sums.clone().narrow(1, 0, kept));
+        let shifted = Tensor::cat(vec![Tensor::zeros([n, stride * batch], &device), moved], 1);
         sums = sums + shifted;
         stride *= 2;
         if stride < steps {
@@ -491,15 +509,15 @@ fn linear_scan(drive: Tensor<2>, ut: Tensor<2>, batch: usize, steps: usize) -> T
 /// Per-component sums of squared errors over the present targets.
 ///
 /// # Shapes
-/// - `outputs`, `targets`, `mask`: `[rows, d_output]` (`mask` is 1 where a target is present,
-///   0 where it is missing or padding; `targets` is 0 there)
-/// - returns `[1, d_output]`
+/// - `outputs`, `targets`, `mask`: `[d_output, columns]` (`mask` is 1 where a target is
+///   present, 0 where it is missing or padding; `targets` is 0 there)
+/// - returns `[d_output, 1]`
 pub(crate) fn squared_error_sums(
     outputs: Tensor<2>,
     targets: Tensor<2>,
     mask: Tensor<2>,
 ) -> Tensor<2> {
-    ((outputs - targets) * mask).square().sum_dim(0)
+    ((outputs - targets) * mask).square().sum_dim(1)
 }
 
 #[cfg(test)]
@@ -520,14 +538,14 @@ mod tests {
         let elman = Elman::from_weights(&weights, true, &device).expect("module");
         for (batch, steps) in [(3, 1), (2, 8), (4, 37)] {
             let inputs = Tensor::<2>::random(
-                [steps * batch, 2],
+                [2, steps * batch],
                 burn::tensor::Distribution::Normal(0.0, 1.0),
                 &device,
             );
-            for h0 in [None, Some(Tensor::<2>::ones([batch, 3], &device))] {
+            for h0 in [None, Some(Tensor::<2>::ones([3, batch], &device))] {
                 let run = |scan| {
                     let unroll = Unroll { scan, truncation: None };
-                    elman.hidden_time_major(inputs.clone(), batch, steps, h0.clone(), None, unroll)
+                    elman.hidden_columns(inputs.clone(), batch, steps, h0.clone(), None, unroll)
                 };
                 let (a, b) = (read_vec(run(true)).expect("a"), read_vec(run(false)).expect("b"));
                 for (x, y) in a.iter().zip(&b) {

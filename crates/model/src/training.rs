@@ -418,7 +418,7 @@ impl Objective<'_> {
     fn evaluate(&self, theta: &[f64], batch: &Batch, with_grad: bool) -> Result<Evaluation> {
         let weights = self.layout.unflatten(theta, self.activation, self.mode);
         let elman = Elman::from_weights(&weights, self.layout.bias, self.device)?;
-        let hidden = elman.hidden_time_major(
+        let hidden = elman.hidden_columns(
             batch.inputs.clone(),
             batch.batch,
             batch.steps,
@@ -426,7 +426,7 @@ impl Objective<'_> {
             batch.feedback.as_ref(),
             self.unroll,
         );
-        let outputs = elman.readout(hidden);
+        let outputs = elman.readout_columns(hidden);
         let sse = squared_error_sums(outputs, batch.targets.clone(), batch.mask.clone());
         if !with_grad {
             return Ok(Evaluation { sse: read_vec(sse)?, grad: None });

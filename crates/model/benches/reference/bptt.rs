@@ -53,13 +53,14 @@ pub fn loss_and_grad(
     let mut err = vec![0.0f32; batch * steps * p];
     let mut loss = 0.0f32;
     let scale = 1.0 / (batch * steps * p) as f32;
+    let mut h = vec![0.0f32; n];
+    let mut a = vec![0.0f32; n];
     for s in 0..batch {
-        let mut h = vec![0.0f32; n];
+        h.fill(0.0);
         for t in 0..steps {
             let xt = &x[(s * steps + t) * d..][..d];
-            let mut a = prm.b.clone();
             for i in 0..n {
-                let mut acc = a[i];
+                let mut acc = prm.b[i];
                 for j in 0..n {
                     acc += prm.u[i * n + j] * h[j];
                 }
@@ -68,7 +69,7 @@ pub fn loss_and_grad(
                 }
                 a[i] = acc;
             }
-            h = a;
+            std::mem::swap(&mut h, &mut a);
             hidden[(s * steps + t) * n..][..n].copy_from_slice(&h);
             for o in 0..p {
                 let mut y = prm.c[o];
@@ -86,12 +87,14 @@ pub fn loss_and_grad(
     let mut gv = vec![0.0f32; p * n];
     let mut gb = vec![0.0f32; n];
     let mut gc = vec![0.0f32; p];
+    let mut g = vec![0.0f32; n];
+    let mut delta = vec![0.0f32; n];
     for s in 0..batch {
-        let mut g = vec![0.0f32; n];
+        g.fill(0.0);
         for t in (0..steps).rev() {
             let h = &hidden[(s * steps + t) * n..][..n];
             let e = &err[(s * steps + t) * p..][..p];
-            let mut delta = g.clone();
+            delta.copy_from_slice(&g);
             for o in 0..p {
                 gc[o] += e[o];
                 for j in 0..n {
