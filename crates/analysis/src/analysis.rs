@@ -348,6 +348,20 @@ impl Analysis {
         Ok(())
     }
 
+    /// Regresses the network's hidden states on the true states (`h_k ≈ T x_k + c`, with R²)
+    /// and keeps the result in [`Analysis::state_regression`].
+    ///
+    /// # Shapes
+    /// - `hidden`: `[N, d_hidden]`, `states`: `[N, n]`, one row per time step
+    pub fn set_state_regression(
+        &mut self,
+        hidden: &DMatrix<f64>,
+        states: &DMatrix<f64>,
+    ) -> Result<()> {
+        self.state_regression = Some(crate::similarity::regress_hidden_on_state(hidden, states)?);
+        Ok(())
+    }
+
     /// The `rnn` eigen error: the largest matched `|λ_true − λ_rnn|`.
     pub fn eigen_error(&self) -> Option<f64> {
         self.rnn_matching.as_ref().map(|m| m.max_distance)

@@ -16,6 +16,44 @@
 //!
 //! Everything takes plain `nalgebra` matrices, so weights trained anywhere can be analysed;
 //! [`RnnWeights`] is only a bundle of such matrices.
+//!
+//! # Example
+//!
+//! ```
+//! use dynrec_analysis::{plots, Activation, AnalysisConfig, Mode, Report, RnnWeights, TrueSystem};
+//! use nalgebra::{DMatrix, DVector};
+//!
+//! // x_k = A x_{k-1} + B u_k, z_k = H x_k
+//! let a = DMatrix::from_row_slice(2, 2, &[0.9, -0.2, 0.2, 0.9]);
+//! let b = DMatrix::from_row_slice(2, 1, &[1.0, 0.5]);
+//! let h = DMatrix::from_row_slice(1, 2, &[1.0, 0.0]);
+//! let truth = TrueSystem::new(a.clone(), Some(b.clone()), h.clone(), None)?;
+//! // A linear simulation-mode network that happens to be the truth in another basis.
+//! let t = DMatrix::from_row_slice(2, 2, &[2.0, 0.0, 1.0, 1.0]);
+//! let t_inv = t.clone().try_inverse().expect("invertible");
+//! let weights = RnnWeights {
+//!     u: &t * &a * &t_inv,
+//!     w: &t * &b,
+//!     v: &h * &t_inv,
+//!     b: DVector::zeros(2),
+//!     c: DVector::zeros(1),
+//!     activation: Activation::Linear,
+//!     mode: Mode::Simulation,
+//! };
+//! let mut analysis = dynrec_analysis::analyse(&weights, Some(&truth), None, &AnalysisConfig::default())?;
+//! analysis.add_baseline("n4sid", &a)?;
+//! assert!(analysis.verdict.starts_with("The learned recurrence reveals A"));
+//!
+//! let dir = tempfile::tempdir().expect("temporary folder");
+//! let mut report = Report::new(&serde_json::json!({ "seed": 1 }), analysis.clone())?
+//!     .metric("validation_mse", 2.5e-3);
+//! for (title, files) in plots::analysis_plots(dir.path(), &analysis)? {
+//!     report = report.plot(&title, &files.png_name());
+//! }
+//! let files = report.write(dir.path())?; // report.json and report.md, atomically
+//! assert!(files.json.exists());
+//! # Ok::<(), dynrec_analysis::AnalysisError>(())
+//! ```
 
 pub mod analysis;
 pub mod dynamics;

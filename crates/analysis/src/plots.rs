@@ -217,6 +217,25 @@ pub fn eigen_sets(analysis: &Analysis) -> Vec<EigenSet> {
     sets
 }
 
+/// The plots that need nothing but the analysis: `eigenvalues` (complex plane) and, when the
+/// truth is known, `markov` (impulse responses). Returns `(title, files)` pairs; link them with
+/// [`crate::Report::plot`]`(title, &files.png_name())`.
+pub fn analysis_plots(dir: &Path, analysis: &Analysis) -> Result<Vec<(String, PlotFiles)>> {
+    let mut out = Vec::new();
+    let title = "Eigenvalues in the complex plane";
+    out.push((
+        title.to_string(),
+        eigenvalue_plot(dir, "eigenvalues", title, &eigen_sets(analysis))?,
+    ));
+    if let Some(markov) = &analysis.markov {
+        out.push((
+            "Markov parameters, true vs learned".to_string(),
+            markov_plot(dir, "markov", markov)?,
+        ));
+    }
+    Ok(out)
+}
+
 struct EigenFigure<'a> {
     title: &'a str,
     sets: &'a [EigenSet],
