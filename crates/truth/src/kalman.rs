@@ -1,7 +1,7 @@
 //! The Kalman filter, with inputs, missing measurements and the Joseph-form covariance update,
 //! and the Rauch–Tung–Striebel smoother built on its output.
 
-use nalgebra::{Cholesky, DMatrix, DMatrixView, DVector, Dyn};
+use nalgebra::{DMatrix, DMatrixView, DVector};
 
 use crate::data::Sequence;
 use crate::error::{Result, TruthError};
@@ -99,7 +99,6 @@ pub fn filter(system: &LinearSystem, seq: &Sequence) -> Result<FilterOutput> {
     let (n, p, t_len) = (system.n_states(), system.n_outputs(), seq.len());
     let (a, h, r, q) = (system.a(), system.h(), system.r(), system.q());
     let at = a.transpose();
-    let ht = h.transpose();
 
     let mut out = FilterOutput {
         means: DMatrix::zeros(n, t_len),
@@ -113,17 +112,20 @@ pub fn filter(system: &LinearSystem, seq: &Sequence) -> Result<FilterOutput> {
     };
 
     let mut x = system.x0().clone();
+    let mut x_next = DVector::zeros(n);
     let mut cov = system.p0().clone();
     let mut tmp_nn = DMatrix::zeros(n, n);
+    // Buffers for rows with every component present; rows with some missing get their own.
+    let mut full = UpdateBuffers::new(h.clone(), r.clone());
     let mut present: Vec<usize> = Vec::with_capacity(p);
     for k in 0..t_len {
         if k > 0 {
             // x̂_{k|k-1} = A x̂_{k-1|k-1} + B u_k
-            let mut next = a * &x;
+            x_next.gemv(1.0, a, &x, 0.0);
             if let Some(b) = system.b() {
-                next.gemv(1.0, b, &seq.inputs.column(k), 1.0);
+                x_next.gemv(1.0, b, &seq.inputs.column(k), 1.0);
             }
-            x = next;
+            std::mem::swap(&mut x, &mut x_next);
             // P_{k|k-1} = A P Aᵀ + Q
             tmp_nn.gemm(1.0, a, &cov, 0.0);
             cov.copy_from(q);
@@ -137,25 +139,25 @@ pub fn filter(system: &LinearSystem, seq: &Sequence) -> Result<FilterOutput> {
         present.extend((0..p).filter(|&i| !z[i].is_nan()));
         out.observed[k] = present.len();
         if !present.is_empty() {
-            let update = if present.len() == p {
-                let e = z - h * &x;
-                Update::compute(&x, &cov, h, &ht, r, e, k)?
+            let mut partial;
+            let buffers = if present.len() == p {
+                &mut full
             } else {
-                let h_o = h.select_rows(&present);
-                let r_o = r.select_rows(&present).select_columns(&present);
-                let e = DVector::from_iterator(
-                    present.len(),
-                    present.iter().map(|&i| z[i] - h.row(i).dot(&x.transpose())),
+                partial = UpdateBuffers::new(
+                    h.select_rows(&present),
+                    r.select_rows(&present).select_columns(&present),
                 );
-                Update::compute(&x, &cov, &h_o, &h_o.transpose(), &r_o, e, k)?
+                &mut partial
             };
             for (j, &i) in present.iter().enumerate() {
-                out.innovations[(i, k)] = update.innovation[j];
+                buffers.innovation[j] = z[i];
             }
-            out.nis[k] = update.nis;
-            out.log_likelihood += update.log_likelihood;
-            x = update.mean;
-            cov = update.covariance;
+            let (nis, log_likelihood) = buffers.update(&mut x, &mut cov, k)?;
+            for (j, &i) in present.iter().enumerate() {
+                out.innovations[(i, k)] = buffers.innovation[j];
+            }
+            out.nis[k] = nis;
+            out.log_likelihood += log_likelihood;
         }
         out.means.set_column(k, &x);
         out.covariances[k * n * n..(k + 1) * n * n].copy_from_slice(cov.as_slice());
@@ -163,61 +165,116 @@ pub fn filter(system: &LinearSystem, seq: &Sequence) -> Result<FilterOutput> {
     Ok(out)
 }
 
-/// The measurement update with the present components (`h`, `r` already reduced to them).
-struct Update {
-    mean: DVector<f64>,
-    covariance: DMatrix<f64>,
+/// The measurement update for a fixed set of present components (`h`, `r` reduced to them),
+/// with every intermediate preallocated so that the time loop does not allocate.
+struct UpdateBuffers {
+    h: DMatrix<f64>,
+    ht: DMatrix<f64>,
+    r: DMatrix<f64>,
+    /// On entry the measurement `z`, on exit the innovation `e = z − H x`.
     innovation: DVector<f64>,
-    nis: f64,
-    log_likelihood: f64,
+    s_inv_e: DVector<f64>,
+    chol: DMatrix<f64>,
+    gain: DMatrix<f64>,
+    gain_t: DMatrix<f64>,
+    kr: DMatrix<f64>,
+    ikh: DMatrix<f64>,
+    ikh_t: DMatrix<f64>,
+    tmp: DMatrix<f64>,
 }
 
-impl Update {
-    fn compute(
-        x: &DVector<f64>,
-        cov: &DMatrix<f64>,
-        h: &DMatrix<f64>,
-        ht: &DMatrix<f64>,
-        r: &DMatrix<f64>,
-        innovation: DVector<f64>,
+impl UpdateBuffers {
+    fn new(h: DMatrix<f64>, r: DMatrix<f64>) -> Self {
+        let (po, n) = h.shape();
+        Self {
+            ht: h.transpose(),
+            h,
+            r,
+            innovation: DVector::zeros(po),
+            s_inv_e: DVector::zeros(po),
+            chol: DMatrix::zeros(po, po),
+            gain: DMatrix::zeros(n, po),
+            gain_t: DMatrix::zeros(po, n),
+            kr: DMatrix::zeros(n, po),
+            ikh: DMatrix::zeros(n, n),
+            ikh_t: DMatrix::zeros(n, n),
+            tmp: DMatrix::zeros(n, n),
+        }
+    }
+
+    /// Updates the prior `(x, cov)` in place to the posterior; returns the normalised innovation
+    /// squared `eᵀ S⁻¹ e` and the row's log-likelihood term.
+    fn update(
+        &mut self,
+        x: &mut DVector<f64>,
+        cov: &mut DMatrix<f64>,
         row: usize,
-    ) -> Result<Self> {
-        let n = x.len();
-        let pht = cov * ht; // P Hᵀ, n×p
-        let mut s = r.clone(); // S = H P Hᵀ + R
-        s.gemm(1.0, h, &pht, 1.0);
-        let chol = Cholesky::<f64, Dyn>::new(s).ok_or(TruthError::Singular {
+    ) -> Result<(f64, f64)> {
+        let singular = TruthError::Singular {
             what: "innovation covariance S = H P Hᵀ + R",
             row,
-        })?;
-        // Kᵀ = S⁻¹ H P  (S and P symmetric)
-        let gain = chol.solve(&pht.transpose()).transpose();
-        let s_inv_e = chol.solve(&innovation);
-        let nis = innovation.dot(&s_inv_e);
-        let log_det = 2.0
-            * chol
-                .l_dirty()
-                .diagonal()
-                .iter()
-                .map(|d| d.ln())
-                .sum::<f64>();
-        let log_likelihood = -0.5 * (innovation.len() as f64 * LN_2PI + log_det + nis);
-        let mean = x + &gain * &innovation;
-        // Joseph form: (I − K H) P (I − K H)ᵀ + K R Kᵀ
-        let mut ikh = DMatrix::identity(n, n);
-        ikh.gemm(-1.0, &gain, h, 1.0);
-        let kr = &gain * r;
-        let mut covariance = &ikh * cov * ikh.transpose();
-        covariance.gemm(1.0, &kr, &gain.transpose(), 1.0);
-        symmetrise(&mut covariance);
-        Ok(Self {
-            mean,
-            covariance,
-            innovation,
-            nis,
-            log_likelihood,
-        })
+        };
+        // e = z − H x
+        self.innovation.gemv(-1.0, &self.h, x, 1.0);
+        // Kᵀ = S⁻¹ H P with S = H P Hᵀ + R = L Lᵀ  (S and P symmetric)
+        self.gain_t.gemm(1.0, &self.h, cov, 0.0);
+        self.chol.copy_from(&self.r);
+        self.chol.gemm(1.0, &self.gain_t, &self.ht, 1.0);
+        if !cholesky_in_place(&mut self.chol) {
+            return Err(singular);
+        }
+        let l = &self.chol;
+        if !(l.solve_lower_triangular_mut(&mut self.gain_t)
+            && l.tr_solve_lower_triangular_mut(&mut self.gain_t))
+        {
+            return Err(singular);
+        }
+        self.gain_t.transpose_to(&mut self.gain);
+        self.s_inv_e.copy_from(&self.innovation);
+        l.solve_lower_triangular_mut(&mut self.s_inv_e);
+        l.tr_solve_lower_triangular_mut(&mut self.s_inv_e);
+        let nis = self.innovation.dot(&self.s_inv_e);
+        let log_det = 2.0 * l.diagonal().iter().map(|d| d.ln()).sum::<f64>();
+        let log_likelihood = -0.5 * (self.innovation.len() as f64 * LN_2PI + log_det + nis);
+        // x̂ = x̂⁻ + K e
+        x.gemv(1.0, &self.gain, &self.innovation, 1.0);
+        // Joseph form: P = (I − K H) P⁻ (I − K H)ᵀ + K R Kᵀ
+        self.ikh.fill_with_identity();
+        self.ikh.gemm(-1.0, &self.gain, &self.h, 1.0);
+        self.ikh.transpose_to(&mut self.ikh_t);
+        self.tmp.gemm(1.0, &self.ikh, cov, 0.0);
+        cov.gemm(1.0, &self.tmp, &self.ikh_t, 0.0);
+        self.kr.gemm(1.0, &self.gain, &self.r, 0.0);
+        cov.gemm(1.0, &self.kr, &self.gain_t, 1.0);
+        symmetrise(cov);
+        Ok((nis, log_likelihood))
     }
+}
+
+/// Overwrites the lower triangle of a symmetric matrix with its Cholesky factor `L`
+/// (`M = L Lᵀ`) and zeroes the upper triangle; `false` if `M` is not positive definite.
+fn cholesky_in_place(m: &mut DMatrix<f64>) -> bool {
+    let n = m.nrows();
+    for j in 0..n {
+        let mut d = m[(j, j)];
+        for k in 0..j {
+            d -= m[(j, k)] * m[(j, k)];
+        }
+        if !(d > 0.0) {
+            return false;
+        }
+        let d = d.sqrt();
+        m[(j, j)] = d;
+        for i in j + 1..n {
+            let mut v = m[(i, j)];
+            for k in 0..j {
+                v -= m[(i, k)] * m[(j, k)];
+            }
+            m[(i, j)] = v / d;
+            m[(j, i)] = 0.0;
+        }
+    }
+    true
 }
 
 /// Replaces `m` by `(m + mᵀ) / 2`, removing rounding asymmetry.
@@ -264,21 +321,44 @@ pub fn smooth(system: &LinearSystem, filtered: &FilterOutput) -> Result<Smoother
         means: filtered.means.clone(),
         covariances: filtered.covariances.clone(),
     };
+    let (mut chol, mut gain, mut gain_t, mut tmp, mut dp, mut cov) = (
+        DMatrix::zeros(n, n),
+        DMatrix::zeros(n, n),
+        DMatrix::zeros(n, n),
+        DMatrix::zeros(n, n),
+        DMatrix::zeros(n, n),
+        DMatrix::zeros(n, n),
+    );
+    let mut dx = DVector::zeros(n);
     for k in (0..t_len.saturating_sub(1)).rev() {
         let p_f = filtered.covariance(k);
-        let p_pred = filtered.predicted_covariance(k + 1).into_owned();
-        let chol = Cholesky::<f64, Dyn>::new(p_pred.clone()).ok_or(TruthError::Singular {
+        let p_pred = filtered.predicted_covariance(k + 1);
+        chol.copy_from(&p_pred);
+        let singular = TruthError::Singular {
             what: "predicted covariance P_{k+1|k}",
             row: k + 1,
-        })?;
+        };
+        if !cholesky_in_place(&mut chol) {
+            return Err(singular);
+        }
         // Cᵀ = P_{k+1|k}⁻¹ A P_{k|k}
-        let gain = chol.solve(&(a * p_f)).transpose();
-        let dx = out.means.column(k + 1) - filtered.predicted_means.column(k + 1);
-        let mean = filtered.means.column(k) + &gain * dx;
-        let dp = out.covariance(k + 1) - p_pred;
-        let mut cov = p_f + &gain * dp * gain.transpose();
+        gain_t.gemm(1.0, a, &p_f, 0.0);
+        if !(chol.solve_lower_triangular_mut(&mut gain_t)
+            && chol.tr_solve_lower_triangular_mut(&mut gain_t))
+        {
+            return Err(singular);
+        }
+        gain_t.transpose_to(&mut gain);
+        dx.copy_from(&out.means.column(k + 1));
+        dx -= filtered.predicted_means.column(k + 1);
+        let mut mean = out.means.column_mut(k);
+        mean.gemv(1.0, &gain, &dx, 1.0);
+        dp.copy_from(&out.covariance(k + 1));
+        dp -= p_pred;
+        tmp.gemm(1.0, &gain, &dp, 0.0);
+        cov.copy_from(&p_f);
+        cov.gemm(1.0, &tmp, &gain_t, 1.0);
         symmetrise(&mut cov);
-        out.means.set_column(k, &mean);
         out.covariances[k * n * n..(k + 1) * n * n].copy_from_slice(cov.as_slice());
     }
     Ok(out)
