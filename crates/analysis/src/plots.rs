@@ -130,7 +130,10 @@ fn render(figure: &impl Figure, dir: &Path, stem: &str) -> Result<PlotFiles> {
     let size = figure.size();
 
     // PNG: drawn under a temporary name (the encoder picks the format from the extension).
-    let tmp = dir.join(format!(".{stem}.{}.tmp.png", std::process::id()));
+    // Unique per process and call, so concurrent plots never share a temporary file.
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{stem}.{}-{call}.tmp.png", std::process::id()));
     {
         let root = BitMapBackend::new(&tmp, size).into_drawing_area();
         let drawn = root

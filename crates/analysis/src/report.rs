@@ -279,6 +279,12 @@ impl Report {
                 "| R² of hidden state on true state | {:.4} |",
                 r.r_squared
             );
+            let per_unit: Vec<String> = r
+                .r_squared_per_unit
+                .iter()
+                .map(|x| format!("{x:.3}"))
+                .collect();
+            let _ = writeln!(md, "| R² per hidden unit | {} |", per_unit.join(", "));
         }
         for (k, v) in &self.metrics {
             let _ = writeln!(
