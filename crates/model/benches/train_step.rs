@@ -33,7 +33,11 @@ const REPEATS: usize = 3;
 
 fn system() -> LinearSystem {
     let (r, th) = (0.95_f64, 0.3_f64);
-    let a = DMatrix::from_row_slice(2, 2, &[r * th.cos(), -r * th.sin(), r * th.sin(), r * th.cos()]);
+    let a = DMatrix::from_row_slice(
+        2,
+        2,
+        &[r * th.cos(), -r * th.sin(), r * th.sin(), r * th.cos()],
+    );
     LinearSystem::new(
         a,
         Some(DMatrix::from_row_slice(2, 1, &[1.0, 0.5])),
@@ -45,7 +49,9 @@ fn system() -> LinearSystem {
 }
 
 fn row_major(m: &DMatrix<f64>) -> Vec<f64> {
-    (0..m.nrows()).flat_map(|i| m.row(i).iter().copied().collect::<Vec<_>>()).collect()
+    (0..m.nrows())
+        .flat_map(|i| m.row(i).iter().copied().collect::<Vec<_>>())
+        .collect()
 }
 
 fn main() {
@@ -70,13 +76,20 @@ fn main() {
     let data: Vec<SequenceData> = data
         .iter()
         .map(|s| {
-            let u = s.inputs.map(|u| (u - scaling.input_mean[0]) / scaling.input_std[0]);
-            let z = s.measurements.map(|z| (z - scaling.output_mean[0]) / scaling.output_std[0]);
+            let u = s
+                .inputs
+                .map(|u| (u - scaling.input_mean[0]) / scaling.input_std[0]);
+            let z = s
+                .measurements
+                .map(|z| (z - scaling.output_mean[0]) / scaling.output_std[0]);
             SequenceData::new(u, z).expect("valid")
         })
         .collect();
 
-    let network = NetworkConfig { d_hidden: HIDDEN, ..NetworkConfig::default() };
+    let network = NetworkConfig {
+        d_hidden: HIDDEN,
+        ..NetworkConfig::default()
+    };
     let config = TrainingConfig {
         restarts: 1,
         max_steps: STEPS,
@@ -115,8 +128,14 @@ fn main() {
 
     let mut rows: Vec<(String, f64, f64)> = Vec::new();
     let device = Compute::default().device().expect("flex");
-    for (name, scan) in [("burn flex, parallel scan", true), ("burn flex, step-by-step", false)] {
-        let config = TrainingConfig { scan, ..config.clone() };
+    for (name, scan) in [
+        ("burn flex, parallel scan", true),
+        ("burn flex, step-by-step", false),
+    ] {
+        let config = TrainingConfig {
+            scan,
+            ..config.clone()
+        };
         let mut best = f64::INFINITY;
         let mut loss = 0.0;
         for _ in 0..REPEATS {
@@ -135,7 +154,11 @@ fn main() {
         let started = Instant::now();
         let fit = train(&data, &network, &config, &device, &mut Silent).expect("train");
         let ms = started.elapsed().as_secs_f64() * 1e3 / STEPS as f64;
-        rows.push(("burn ndarray, parallel scan".into(), ms, fit.report.train_loss));
+        rows.push((
+            "burn ndarray, parallel scan".into(),
+            ms,
+            fit.report.train_loss,
+        ));
     }
 
     // Hand-written BPTT floor.
@@ -173,16 +196,30 @@ fn main() {
         prm.set_flat(&theta);
         final_loss = bptt::loss_and_grad(&prm, &x32, &z32, BATCH, T, &mut hidden).0 as f64;
     }
-    rows.push(("hand-written BPTT (plain Rust, 1 thread)".into(), best * 1e3 / STEPS as f64, final_loss));
+    rows.push((
+        "hand-written BPTT (plain Rust, 1 thread)".into(),
+        best * 1e3 / STEPS as f64,
+        final_loss,
+    ));
 
     // PyTorch, when a Python with torch is named.
     match std::env::var("DYNREC_TORCH_PYTHON") {
         Ok(python) => {
-            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/reference/torch_rnn.py");
-            let out = Command::new(python).arg(script).arg(&path).output().expect("run python");
+            let script = concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/benches/reference/torch_rnn.py"
+            );
+            let out = Command::new(python)
+                .arg(script)
+                .arg(&path)
+                .output()
+                .expect("run python");
             let text = String::from_utf8_lossy(&out.stdout);
             if !out.status.success() {
-                eprintln!("torch_rnn.py failed: {}", String::from_utf8_lossy(&out.stderr));
+                eprintln!(
+                    "torch_rnn.py failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
             }
             for line in text.lines() {
                 let parsed: serde_json::Value = match serde_json::from_str(line) {
@@ -200,7 +237,10 @@ fn main() {
 
     let ours = rows[0].1;
     println!("workload: {STEPS} Adam steps, batch {BATCH}, T = {T}, hidden {HIDDEN}, linear, f32");
-    println!("threads available: {}", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!(
+        "threads available: {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
     println!("| implementation | ms/step | time / burn scan | final loss |");
     println!("| --- | ---: | ---: | ---: |");
     for (name, ms, loss) in &rows {

@@ -38,7 +38,10 @@ impl SequenceData {
     /// Checks that both matrices have the same number of columns, that the inputs are finite
     /// and that every measurement is finite or `NaN` (missing).
     pub fn new(inputs: DMatrix<f64>, measurements: DMatrix<f64>) -> Result<Self> {
-        let data = Self { inputs, measurements };
+        let data = Self {
+            inputs,
+            measurements,
+        };
         data.check(0)?;
         Ok(data)
     }
@@ -79,7 +82,11 @@ impl SequenceData {
         if self.n_outputs() == 0 {
             return bad("no measured outputs".into());
         }
-        if let Some(k) = self.inputs.column_iter().position(|c| c.iter().any(|x| !x.is_finite())) {
+        if let Some(k) = self
+            .inputs
+            .column_iter()
+            .position(|c| c.iter().any(|x| !x.is_finite()))
+        {
             return bad(format!("non-finite input at step {}", k + 1));
         }
         if let Some(k) = self
@@ -123,7 +130,11 @@ pub(crate) fn check_dataset(
             message: "simulation mode needs inputs (the network sees nothing else)".into(),
         });
     }
-    if need_targets && !data.iter().any(|s| s.measurements.iter().any(|z| z.is_finite())) {
+    if need_targets
+        && !data
+            .iter()
+            .any(|s| s.measurements.iter().any(|z| z.is_finite()))
+    {
         return Err(ModelError::Data {
             sequence: 0,
             message: "every measurement is missing".into(),
@@ -169,7 +180,14 @@ fn mean_std(values: impl Iterator<Item = f64>, centre: bool) -> (f64, f64) {
     let mean = if centre { sum / n } else { 0.0 };
     let var = (sum_sq / n - 2.0 * mean * sum / n + mean * mean).max(0.0);
     let std = var.sqrt();
-    (mean, if std > 1e-12 * (1.0 + mean.abs()) { std } else { 1.0 })
+    (
+        mean,
+        if std > 1e-12 * (1.0 + mean.abs()) {
+            std
+        } else {
+            1.0
+        },
+    )
 }
 
 impl Standardisation {
@@ -199,7 +217,12 @@ impl Standardisation {
         };
         let (input_mean, input_std) = (0..m).map(|i| channel(i, true)).unzip();
         let (output_mean, output_std) = (0..p).map(|i| channel(i, false)).unzip();
-        Self { input_mean, input_std, output_mean, output_std }
+        Self {
+            input_mean,
+            input_std,
+            output_mean,
+            output_std,
+        }
     }
 
     /// Mean and std of the network input `in_k` in a mode (`[u; z]` in predictor mode).
@@ -324,8 +347,7 @@ pub(crate) fn make_batch(
             for j in 0..p {
                 let z = seq.measurements[(j, k)];
                 if z.is_finite() {
-                    targets[j * rows + row] =
-                        (z - scaling.output_mean[j]) / scaling.output_std[j];
+                    targets[j * rows + row] = (z - scaling.output_mean[j]) / scaling.output_std[j];
                     mask[j * rows + row] = 1.0;
                     counts[j] += 1.0;
                 }
@@ -370,7 +392,9 @@ mod tests {
     fn data(seed: u64) -> Vec<SequenceData> {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
         let mut normal = |r: usize, c: usize, mean: f64, std: f64| {
-            DMatrix::from_fn(r, c, |_, _| mean + std * rng.sample::<f64, _>(StandardNormal))
+            DMatrix::from_fn(r, c, |_, _| {
+                mean + std * rng.sample::<f64, _>(StandardNormal)
+            })
         };
         (0..3)
             .map(|i| {
@@ -404,7 +428,12 @@ mod tests {
             scaled.c = nalgebra::DVector::from_vec(vec![0.3, -0.4]);
             let original = scaling.to_original(&scaled);
             let back = scaling.to_scaled(&original);
-            for (a, b) in back.w.iter().chain(back.b.iter()).zip(scaled.w.iter().chain(scaled.b.iter())) {
+            for (a, b) in back
+                .w
+                .iter()
+                .chain(back.b.iter())
+                .zip(scaled.w.iter().chain(scaled.b.iter()))
+            {
                 approx::assert_relative_eq!(*a, *b, epsilon = 1e-12);
             }
             let batch = make_batch(&refs, mode, &scaling, &device);

@@ -135,7 +135,9 @@ impl Compute {
     /// float type.
     pub fn device(&self) -> Result<Device> {
         let mut device = self.backend.raw_device()?;
-        let mut guard = CONFIGURED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut guard = CONFIGURED
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let configured = guard.get_or_insert_with(HashMap::new);
         if let Some(&precision) = configured.get(&self.backend) {
             return if precision == self.precision {

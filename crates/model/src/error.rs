@@ -51,7 +51,9 @@ pub enum ModelError {
 
     /// A second float precision was requested for a device already configured with another one;
     /// Burn fixes a device's float type once per process.
-    #[error("device `{backend}` already uses {configured:?} in this process; {requested:?} was requested")]
+    #[error(
+        "device `{backend}` already uses {configured:?} in this process; {requested:?} was requested"
+    )]
     PrecisionConflict {
         /// The backend.
         backend: &'static str,
@@ -91,5 +93,8 @@ pub enum ModelError {
 pub type Result<T, E = ModelError> = std::result::Result<T, E>;
 
 pub(crate) fn config_error(field: &'static str, message: impl Into<String>) -> ModelError {
-    ModelError::Config { field, message: message.into() }
+    ModelError::Config {
+        field,
+        message: message.into(),
+    }
 }

@@ -38,7 +38,10 @@ pub struct TrainedRnn {
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> ModelError + '_ {
-    move |source| ModelError::Io { path: path.to_path_buf(), source }
+    move |source| ModelError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 impl TrainedRnn {
@@ -56,7 +59,12 @@ impl TrainedRnn {
         let device = device.clone().without_autodiff();
         let network = Elman::from_weights(&weights, bias, &device)?;
         let weights = network.to_weights(weights.mode)?;
-        Ok(Self { weights, bias, network, device })
+        Ok(Self {
+            weights,
+            bias,
+            network,
+            device,
+        })
     }
 
     /// The weights, in original units.
@@ -120,7 +128,10 @@ impl TrainedRnn {
                 let rows = |all: &DMatrix<f64>, dim: usize| {
                     DMatrix::from_fn(dim, seq.steps(), |r, k| all[(r, k * batch.batch + i)])
                 };
-                Trajectory { outputs: rows(&outputs, p), hidden: rows(&hidden, n) }
+                Trajectory {
+                    outputs: rows(&outputs, p),
+                    hidden: rows(&hidden, n),
+                }
             })
             .collect())
     }
@@ -128,7 +139,10 @@ impl TrainedRnn {
     /// Writes a checkpoint folder (created if needed): `model.bpk` and `model.json`.
     pub fn save(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(io_error(dir))?;
-        let config = CheckpointConfig { network: self.config(), mode: self.weights.mode };
+        let config = CheckpointConfig {
+            network: self.config(),
+            mode: self.weights.mode,
+        };
         let json_path = dir.join(CONFIG_FILE);
         std::fs::write(&json_path, serde_json::to_string_pretty(&config)?)
             .map_err(io_error(&json_path))?;
@@ -142,8 +156,16 @@ impl TrainedRnn {
         let json = std::fs::read_to_string(&json_path).map_err(io_error(&json_path))?;
         let config: CheckpointConfig = serde_json::from_str(&json)?;
         let device = device.clone().without_autodiff();
-        let network = config.network.init(&device)?.try_load_file(dir.join(RECORD_FILE))?;
+        let network = config
+            .network
+            .init(&device)?
+            .try_load_file(dir.join(RECORD_FILE))?;
         let weights = network.to_weights(config.mode)?;
-        Ok(Self { weights, bias: config.network.bias, network, device })
+        Ok(Self {
+            weights,
+            bias: config.network.bias,
+            network,
+            device,
+        })
     }
 }

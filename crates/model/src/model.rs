@@ -116,7 +116,9 @@ impl ElmanConfig {
         let (n, d, p) = (self.d_hidden, self.d_input, self.d_output);
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(self.seed);
         let mut normal = |rows: usize, cols: usize, std: f64| {
-            DMatrix::from_fn(rows, cols, |_, _| std * rng.sample::<f64, _>(StandardNormal))
+            DMatrix::from_fn(rows, cols, |_, _| {
+                std * rng.sample::<f64, _>(StandardNormal)
+            })
         };
         let mut u = normal(n, n, 1.0);
         let radius = spectral_radius(&u);
@@ -191,7 +193,10 @@ pub(crate) struct Unroll {
 
 impl Default for Unroll {
     fn default() -> Self {
-        Self { scan: true, truncation: None }
+        Self {
+            scan: true,
+            truncation: None,
+        }
     }
 }
 
@@ -366,7 +371,10 @@ impl Elman {
     /// - returns outputs `[batch, steps, d_output]` and hidden states `[batch, steps, d_hidden]`
     pub fn forward(&self, inputs: Tensor<3>, h0: Option<Tensor<2>>) -> ElmanOutput {
         let [batch, steps, d_input] = inputs.dims();
-        let columns = inputs.swap_dims(0, 1).reshape([steps * batch, d_input]).transpose();
+        let columns = inputs
+            .swap_dims(0, 1)
+            .reshape([steps * batch, d_input])
+            .transpose();
         let hidden = self.hidden_columns(
             columns,
             batch,
@@ -380,7 +388,10 @@ impl Elman {
             let d = t.dims()[0];
             t.transpose().reshape([steps, batch, d]).swap_dims(0, 1)
         };
-        ElmanOutput { outputs: unflatten(outputs), hidden: unflatten(hidden) }
+        ElmanOutput {
+            outputs: unflatten(outputs),
+            hidden: unflatten(hidden),
+        }
     }
 
     /// The hidden states for inputs stacked as columns, time-major (column `k * batch + i` is
@@ -450,7 +461,8 @@ impl Elman {
                     // Predictor mode: a missing z_{k-1} is replaced by y_{k-1} = V h_{k-1} + c.
                     let fed = match (feedback, &wz) {
                         (Some(f), Some(wz)) => f.missing[k].as_ref().map(|missing| {
-                            wz.clone().matmul(self.readout_columns(h.clone()) * missing.clone())
+                            wz.clone()
+                                .matmul(self.readout_columns(h.clone()) * missing.clone())
                         }),
                         _ => None,
                     };
@@ -544,10 +556,16 @@ mod tests {
             );
             for h0 in [None, Some(Tensor::<2>::ones([3, batch], &device))] {
                 let run = |scan| {
-                    let unroll = Unroll { scan, truncation: None };
+                    let unroll = Unroll {
+                        scan,
+                        truncation: None,
+                    };
                     elman.hidden_columns(inputs.clone(), batch, steps, h0.clone(), None, unroll)
                 };
-                let (a, b) = (read_vec(run(true)).expect("a"), read_vec(run(false)).expect("b"));
+                let (a, b) = (
+                    read_vec(run(true)).expect("a"),
+                    read_vec(run(false)).expect("b"),
+                );
                 for (x, y) in a.iter().zip(&b) {
                     approx::assert_abs_diff_eq!(x, y, epsilon = 1e-5 * (1.0 + y.abs()));
                 }
@@ -563,7 +581,11 @@ mod tests {
         let config = ElmanConfig::new(3, 4, 2).with_seed(9);
         let weights = config.init_weights(Mode::Predictor).expect("init");
         approx::assert_relative_eq!(spectral_radius(&weights.u), 0.5, epsilon = 1e-12);
-        let back = config.init(&device).expect("module").to_weights(Mode::Predictor).expect("w");
+        let back = config
+            .init(&device)
+            .expect("module")
+            .to_weights(Mode::Predictor)
+            .expect("w");
         for (a, b) in back.u.iter().zip(weights.u.iter()) {
             approx::assert_relative_eq!(*a, *b, epsilon = 1e-6);
         }

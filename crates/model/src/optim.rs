@@ -34,7 +34,14 @@ pub(crate) struct Adam {
 
 impl Adam {
     pub fn new(len: usize, beta1: f64, beta2: f64, epsilon: f64) -> Self {
-        Self { beta1, beta2, epsilon, m: vec![0.0; len], v: vec![0.0; len], t: 0 }
+        Self {
+            beta1,
+            beta2,
+            epsilon,
+            m: vec![0.0; len],
+            v: vec![0.0; len],
+            t: 0,
+        }
     }
 
     /// One update of `theta` with gradient `grad` and learning rate `lr`.
@@ -82,6 +89,9 @@ pub(crate) struct Lbfgs {
     pub tolerance_change: f64,
 }
 
+/// A function returning its value and gradient at a point.
+pub(crate) type ValueAndGradient<'a> = dyn FnMut(&[f64]) -> Result<(f64, Vec<f64>)> + 'a;
+
 /// The result of [`Lbfgs::minimise`].
 pub(crate) struct LbfgsResult {
     pub x: Vec<f64>,
@@ -95,7 +105,7 @@ impl Lbfgs {
     pub fn minimise(
         &self,
         mut x: Vec<f64>,
-        f: &mut dyn FnMut(&[f64]) -> Result<(f64, Vec<f64>)>,
+        f: &mut ValueAndGradient<'_>,
         observe: &mut dyn FnMut(usize, f64, f64),
     ) -> Result<LbfgsResult> {
         let (mut fx, mut g) = f(&x)?;
@@ -103,7 +113,11 @@ impl Lbfgs {
         for it in 0..self.iterations {
             let g_max = g.iter().fold(0.0_f64, |a, b| a.max(b.abs()));
             if g_max <= self.tolerance_grad {
-                return Ok(LbfgsResult { x, iterations: it, stop: LbfgsStop::Gradient });
+                return Ok(LbfgsResult {
+                    x,
+                    iterations: it,
+                    stop: LbfgsStop::Gradient,
+                });
             }
             // Two-loop recursion: d = −H g.
             let mut q = g.clone();
@@ -124,7 +138,8 @@ impl Lbfgs {
             }
             let mut d: Vec<f64> = q.iter().map(|v| -v).collect();
             let mut gtd = dot(&g, &d);
-            if !(gtd < 0.0) {
+            // Not a descent direction (or NaN): restart from steepest descent.
+            if gtd.is_nan() || gtd >= 0.0 {
                 memory.clear();
                 let scale = (1.0 / g.iter().map(|v| v.abs()).sum::<f64>()).min(1.0);
                 d = g.iter().map(|v| -scale * v).collect();
@@ -135,15 +150,18 @@ impl Lbfgs {
             for _ in 0..40 {
                 let trial: Vec<f64> = x.iter().zip(&d).map(|(xi, di)| xi + t * di).collect();
                 let (ft, gt) = f(&trial)?;
-                if ft.is_finite() && gt.iter().all(|v| v.is_finite()) && ft <= fx + 1e-4 * t * gtd
-                {
+                if ft.is_finite() && gt.iter().all(|v| v.is_finite()) && ft <= fx + 1e-4 * t * gtd {
                     accepted = Some((trial, ft, gt));
                     break;
                 }
                 t *= 0.5;
             }
             let Some((x_new, f_new, g_new)) = accepted else {
-                return Ok(LbfgsResult { x, iterations: it, stop: LbfgsStop::LineSearch });
+                return Ok(LbfgsResult {
+                    x,
+                    iterations: it,
+                    stop: LbfgsStop::LineSearch,
+                });
             };
             let s: Vec<f64> = x_new.iter().zip(&x).map(|(a, b)| a - b).collect();
             let y: Vec<f64> = g_new.iter().zip(&g).map(|(a, b)| a - b).collect();
@@ -160,10 +178,18 @@ impl Lbfgs {
             fx = f_new;
             observe(it + 1, fx, t);
             if change <= self.tolerance_change * fx.abs().max(f64::MIN_POSITIVE) {
-                return Ok(LbfgsResult { x, iterations: it + 1, stop: LbfgsStop::Change });
+                return Ok(LbfgsResult {
+                    x,
+                    iterations: it + 1,
+                    stop: LbfgsStop::Change,
+                });
             }
         }
-        Ok(LbfgsResult { x, iterations: self.iterations, stop: LbfgsStop::Iterations })
+        Ok(LbfgsResult {
+            x,
+            iterations: self.iterations,
+            stop: LbfgsStop::Iterations,
+        })
     }
 }
 
@@ -174,15 +200,24 @@ mod tests {
     /// L-BFGS reaches the minimiser of the Rosenbrock function, (1, 1), from (−1.2, 1).
     #[test]
     fn lbfgs_minimises_rosenbrock() {
-        let lbfgs =
-            Lbfgs { iterations: 200, history: 10, tolerance_grad: 1e-10, tolerance_change: 0.0 };
+        let lbfgs = Lbfgs {
+            iterations: 200,
+            history: 10,
+            tolerance_grad: 1e-10,
+            tolerance_change: 0.0,
+        };
         let mut f = |x: &[f64]| -> Result<(f64, Vec<f64>)> {
             let (a, b) = (x[0], x[1]);
             let value = (1.0 - a).powi(2) + 100.0 * (b - a * a).powi(2);
-            let grad = vec![-2.0 * (1.0 - a) - 400.0 * a * (b - a * a), 200.0 * (b - a * a)];
+            let grad = vec![
+                -2.0 * (1.0 - a) - 400.0 * a * (b - a * a),
+                200.0 * (b - a * a),
+            ];
             Ok((value, grad))
         };
-        let result = lbfgs.minimise(vec![-1.2, 1.0], &mut f, &mut |_, _, _| {}).unwrap();
+        let result = lbfgs
+            .minimise(vec![-1.2, 1.0], &mut f, &mut |_, _, _| {})
+            .expect("finite Rosenbrock values");
         approx::assert_abs_diff_eq!(result.x[0], 1.0, epsilon = 1e-6);
         approx::assert_abs_diff_eq!(result.x[1], 1.0, epsilon = 1e-6);
     }

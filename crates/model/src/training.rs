@@ -10,9 +10,9 @@
 use std::time::Instant;
 
 use burn::tensor::{Device, Tensor};
+use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{Batch, SequenceData, Standardisation, check_dataset, make_batch};
@@ -377,11 +377,22 @@ impl Layout {
         let w = nalgebra::DMatrix::from_row_slice(n, d, take(n * d));
         let v = nalgebra::DMatrix::from_row_slice(p, n, take(p * n));
         let (b, c) = if self.bias {
-            (nalgebra::DVector::from_column_slice(take(n)), nalgebra::DVector::from_column_slice(take(p)))
+            (
+                nalgebra::DVector::from_column_slice(take(n)),
+                nalgebra::DVector::from_column_slice(take(p)),
+            )
         } else {
             (nalgebra::DVector::zeros(n), nalgebra::DVector::zeros(p))
         };
-        RnnWeights { u, w, v, b, c, activation, mode }
+        RnnWeights {
+            u,
+            w,
+            v,
+            b,
+            c,
+            activation,
+            mode,
+        }
     }
 }
 
@@ -409,7 +420,11 @@ impl Evaluation {
 
     /// MSE in original units.
     fn original(&self, counts: &[f64], output_var: &[f64]) -> f64 {
-        self.sse.iter().zip(output_var).map(|(s, v)| s * v).sum::<f64>()
+        self.sse
+            .iter()
+            .zip(output_var)
+            .map(|(s, v)| s * v)
+            .sum::<f64>()
             / counts.iter().sum::<f64>()
     }
 }
@@ -429,7 +444,10 @@ impl Objective<'_> {
         let outputs = elman.readout_columns(hidden);
         let sse = squared_error_sums(outputs, batch.targets.clone(), batch.mask.clone());
         if !with_grad {
-            return Ok(Evaluation { sse: read_vec(sse)?, grad: None });
+            return Ok(Evaluation {
+                sse: read_vec(sse)?,
+                grad: None,
+            });
         }
         let total: f64 = batch.counts.iter().sum();
         let objective: Tensor<1> = sse.clone().sum().mul_scalar(1.0 / total);
@@ -451,7 +469,10 @@ impl Objective<'_> {
             push(b.val().grad(&grads).map(|g| g.unsqueeze::<2>()), n)?;
             push(c.val().grad(&grads).map(|g| g.unsqueeze::<2>()), p)?;
         }
-        Ok(Evaluation { sse, grad: Some(grad) })
+        Ok(Evaluation {
+            sse,
+            grad: Some(grad),
+        })
     }
 }
 
@@ -485,8 +506,8 @@ pub fn train(
     // Validation split: whole sequences, seeded, the same for every restart.
     let mut order: Vec<usize> = (0..data.len()).collect();
     order.shuffle(&mut Xoshiro256PlusPlus::seed_from_u64(config.seed));
-    let n_val = ((data.len() as f64 * config.validation_fraction).round() as usize)
-        .min(data.len() - 1);
+    let n_val =
+        ((data.len() as f64 * config.validation_fraction).round() as usize).min(data.len() - 1);
     let (val_idx, train_idx) = order.split_at(n_val);
     let mut val_idx = val_idx.to_vec();
     let mut train_idx = train_idx.to_vec();
@@ -494,7 +515,10 @@ pub fn train(
     train_idx.sort_unstable();
     let train_set: Vec<&SequenceData> = train_idx.iter().map(|&i| &data[i]).collect();
     let val_set: Vec<&SequenceData> = val_idx.iter().map(|&i| &data[i]).collect();
-    if !train_set.iter().any(|s| s.measurements.iter().any(|z| z.is_finite())) {
+    if !train_set
+        .iter()
+        .any(|s| s.measurements.iter().any(|z| z.is_finite()))
+    {
         return Err(ModelError::Data {
             sequence: train_idx[0],
             message: "every training measurement is missing".into(),
@@ -514,9 +538,17 @@ pub fn train(
         Some(make_batch(&val_set, network.mode, &scaling, device))
     };
     let probe = network.elman(m, p, 0);
-    let layout = Layout { n: probe.d_hidden, d: probe.d_input, p, bias: network.bias };
+    let layout = Layout {
+        n: probe.d_hidden,
+        d: probe.d_input,
+        p,
+        bias: network.bias,
+    };
     let output_var: Vec<f64> = scaling.output_std.iter().map(|s| s * s).collect();
-    let unroll = Unroll { scan: config.scan, truncation: config.truncation };
+    let unroll = Unroll {
+        scan: config.scan,
+        truncation: config.truncation,
+    };
     let train_objective = Objective {
         layout,
         activation: network.activation,
@@ -527,7 +559,10 @@ pub fn train(
     };
     let eval_objective = Objective {
         device,
-        unroll: Unroll { truncation: None, ..unroll },
+        unroll: Unroll {
+            truncation: None,
+            ..unroll
+        },
         output_var: output_var.clone(),
         ..train_objective
     };
@@ -577,8 +612,10 @@ pub fn train(
             .enumerate()
             .next_back()
             .ok_or_else(|| config_error("restarts", "must be at least 1"))?;
-        let (phase, step, reason, loss, theta) =
-            outcome.diverged.clone().ok_or_else(|| config_error("restarts", "internal"))?;
+        let (phase, step, reason, loss, theta) = outcome
+            .diverged
+            .clone()
+            .ok_or_else(|| config_error("restarts", "internal"))?;
         let scaled = layout.unflatten(&theta, network.activation, network.mode);
         return Err(ModelError::Diverged {
             restart,
@@ -653,8 +690,8 @@ fn run_restart(
         let batch = if n_batches == 1 {
             full_train
         } else {
-            let chunk = &order[cursor * config.batch_size
-                ..((cursor + 1) * config.batch_size).min(order.len())];
+            let chunk = &order
+                [cursor * config.batch_size..((cursor + 1) * config.batch_size).min(order.len())];
             let seqs: Vec<&SequenceData> = chunk.iter().map(|&i| train_set[i]).collect();
             minibatch = make_batch(&seqs, network.mode, scaling, objective.device);
             &minibatch
@@ -733,7 +770,11 @@ fn run_restart(
     };
 
     if let Some((phase, step, reason)) = diverged {
-        let stop = StopReason::Diverged { phase: "adam".into(), step, reason: reason.clone() };
+        let stop = StopReason::Diverged {
+            phase: "adam".into(),
+            step,
+            reason: reason.clone(),
+        };
         let (loss, good) = last_good;
         return finish(
             best_theta,
@@ -806,13 +847,26 @@ pub fn loss_gradient(
     }
     let ad_device = device.clone().autodiff();
     let refs: Vec<&SequenceData> = data.iter().collect();
-    let batch = make_batch(&refs, weights.mode, &Standardisation::identity(m, p), &ad_device);
-    let layout = Layout { n: weights.d_hidden(), d: weights.d_input(), p, bias };
+    let batch = make_batch(
+        &refs,
+        weights.mode,
+        &Standardisation::identity(m, p),
+        &ad_device,
+    );
+    let layout = Layout {
+        n: weights.d_hidden(),
+        d: weights.d_input(),
+        p,
+        bias,
+    };
     let objective = Objective {
         layout,
         activation: weights.activation,
         mode: weights.mode,
-        unroll: Unroll { scan: config.scan, truncation: config.truncation },
+        unroll: Unroll {
+            scan: config.scan,
+            truncation: config.truncation,
+        },
         device: &ad_device,
         output_var: vec![1.0; p],
     };
@@ -825,6 +879,12 @@ pub fn loss_gradient(
         let n = layout.n;
         [grad, vec![0.0; n + p]].concat()
     };
-    let full = Layout { bias: true, ..layout };
-    Ok((loss, full.unflatten(&grad, weights.activation, weights.mode)))
+    let full = Layout {
+        bias: true,
+        ..layout
+    };
+    Ok((
+        loss,
+        full.unflatten(&grad, weights.activation, weights.mode),
+    ))
 }

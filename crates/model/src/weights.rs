@@ -128,9 +128,15 @@ impl RnnWeights {
         let (n, p) = (self.d_hidden(), self.d_output());
         let m = self.w_inputs().ncols();
         let steps = inputs.ncols();
-        let shape_error = |message: String| crate::ModelError::Data { sequence: 0, message };
+        let shape_error = |message: String| crate::ModelError::Data {
+            sequence: 0,
+            message,
+        };
         if inputs.nrows() != m {
-            return Err(shape_error(format!("{} input rows, the network takes {m}", inputs.nrows())));
+            return Err(shape_error(format!(
+                "{} input rows, the network takes {m}",
+                inputs.nrows()
+            )));
         }
         if self.mode == Mode::Predictor
             && (measurements.nrows() != p || measurements.ncols() != steps)
@@ -170,7 +176,9 @@ impl RnnWeights {
 
     /// Whether every entry is finite.
     pub fn is_finite(&self) -> bool {
-        [&self.u, &self.w, &self.v].iter().all(|m| m.iter().all(|x| x.is_finite()))
+        [&self.u, &self.w, &self.v]
+            .iter()
+            .all(|m| m.iter().all(|x| x.is_finite()))
             && self.b.iter().chain(self.c.iter()).all(|x| x.is_finite())
     }
 

@@ -20,13 +20,17 @@ fn device() -> Device {
     static DEVICE: OnceLock<Device> = OnceLock::new();
     DEVICE
         .get_or_init(|| {
-            Compute::new(Backend::Flex, Precision::F64).device().expect("flex in f64")
+            Compute::new(Backend::Flex, Precision::F64)
+                .device()
+                .expect("flex in f64")
         })
         .clone()
 }
 
 fn normal(rng: &mut Xoshiro256PlusPlus, rows: usize, cols: usize, std: f64) -> DMatrix<f64> {
-    DMatrix::from_fn(rows, cols, |_, _| std * rng.sample::<f64, _>(StandardNormal))
+    DMatrix::from_fn(rows, cols, |_, _| {
+        std * rng.sample::<f64, _>(StandardNormal)
+    })
 }
 
 /// Random weights with `‖U‖₂ < 1` and small random data; `missing` is the probability that a
@@ -100,8 +104,12 @@ fn finite_differences(
             *entries_mut(&mut plus)[i] += h;
             let mut minus = weights.clone();
             *entries_mut(&mut minus)[i] -= h;
-            let lp = loss_gradient(&plus, true, data, config, &device()).expect("loss").0;
-            let lm = loss_gradient(&minus, true, data, config, &device()).expect("loss").0;
+            let lp = loss_gradient(&plus, true, data, config, &device())
+                .expect("loss")
+                .0;
+            let lm = loss_gradient(&minus, true, data, config, &device())
+                .expect("loss")
+                .0;
             (lp - lm) / (2.0 * h)
         })
         .collect()
@@ -109,7 +117,10 @@ fn finite_differences(
 
 fn check_gradient(activation: Activation, mode: Mode, missing: f64, scan: bool) {
     let (weights, data) = problem(activation, mode, 7, missing);
-    let config = TrainingConfig { scan, ..TrainingConfig::default() };
+    let config = TrainingConfig {
+        scan,
+        ..TrainingConfig::default()
+    };
     let (_, grad) = loss_gradient(&weights, true, &data, &config, &device()).expect("gradient");
     let analytic = entries(&grad);
     let numeric = finite_differences(&weights, &data, &config);
@@ -159,7 +170,9 @@ fn loss_matches_plain_reference() {
             let (weights, data) = problem(activation, mode, 11, missing);
             let (mut sum, mut count) = (0.0, 0.0);
             for seq in &data {
-                let run = weights.run(&seq.inputs, &seq.measurements).expect("reference run");
+                let run = weights
+                    .run(&seq.inputs, &seq.measurements)
+                    .expect("reference run");
                 for (y, z) in run.outputs.iter().zip(seq.measurements.iter()) {
                     if z.is_finite() {
                         sum += (y - z).powi(2);
@@ -168,7 +181,10 @@ fn loss_matches_plain_reference() {
                 }
             }
             for scan in [true, false] {
-                let config = TrainingConfig { scan, ..TrainingConfig::default() };
+                let config = TrainingConfig {
+                    scan,
+                    ..TrainingConfig::default()
+                };
                 let (loss, _) =
                     loss_gradient(&weights, true, &data, &config, &device()).expect("loss");
                 assert_relative_eq!(loss, sum / count, max_relative = 1e-12);

@@ -38,7 +38,11 @@ fn quick(seed: u64) -> TrainingConfig {
 #[test]
 fn training_is_deterministic() {
     let data = small_data(20, 50);
-    let network = NetworkConfig { d_hidden: 3, activation: Activation::Tanh, ..Default::default() };
+    let network = NetworkConfig {
+        d_hidden: 3,
+        activation: Activation::Tanh,
+        ..Default::default()
+    };
     let run = |seed| train(&data, &network, &quick(seed), &device(), &mut Silent).expect("fit");
     let (a, b, c) = (run(5), run(5), run(6));
     assert_eq!(a.weights(), b.weights());
@@ -63,7 +67,12 @@ fn divergence_is_reported_with_last_good_weights() {
         ..TrainingConfig::default()
     };
     match train(&data, &network, &config, &device(), &mut Silent) {
-        Err(ModelError::Diverged { last_good, last_good_loss, step, .. }) => {
+        Err(ModelError::Diverged {
+            last_good,
+            last_good_loss,
+            step,
+            ..
+        }) => {
             assert!(last_good.is_finite(), "kept weights must be finite");
             assert!(last_good_loss.is_finite());
             assert!(step >= 1);
@@ -81,18 +90,31 @@ fn standardisation_round_trip() {
     let data: Vec<SequenceData> = small_data(12, 60)
         .into_iter()
         .map(|s| {
-            SequenceData::new(s.inputs.map(|u| 40.0 + 25.0 * u), s.measurements.map(|z| -7.0 + 300.0 * z))
-                .expect("valid")
+            SequenceData::new(
+                s.inputs.map(|u| 40.0 + 25.0 * u),
+                s.measurements.map(|z| -7.0 + 300.0 * z),
+            )
+            .expect("valid")
         })
         .collect();
     for mode in [Mode::Simulation, Mode::Predictor] {
-        let network = NetworkConfig { mode, ..NetworkConfig::default() };
-        let config = TrainingConfig { validation_fraction: 0.0, restarts: 1, ..quick(1) };
+        let network = NetworkConfig {
+            mode,
+            ..NetworkConfig::default()
+        };
+        let config = TrainingConfig {
+            validation_fraction: 0.0,
+            restarts: 1,
+            ..quick(1)
+        };
         let fit = train(&data, &network, &config, &device(), &mut Silent).expect("fit");
         let predicted = fit.model.predict(&data).expect("predict");
         let (mut sse, mut count) = (0.0, 0.0);
         for (seq, traj) in data.iter().zip(&predicted) {
-            let reference = fit.weights().run(&seq.inputs, &seq.measurements).expect("run");
+            let reference = fit
+                .weights()
+                .run(&seq.inputs, &seq.measurements)
+                .expect("run");
             for (a, b) in traj.outputs.iter().zip(reference.outputs.iter()) {
                 assert_relative_eq!(*a, *b, max_relative = 1e-4, epsilon = 1e-3);
             }
@@ -112,22 +134,40 @@ fn checkpoint_round_trip() {
     let data = small_data(4, 30);
     let dir = tempfile::tempdir().expect("temp dir");
     for (bias, activation) in [(true, Activation::Tanh), (false, Activation::Linear)] {
-        let network = NetworkConfig { bias, activation, mode: Mode::Predictor, ..Default::default() };
-        let config = TrainingConfig { restarts: 1, max_steps: 20, ..quick(2) };
+        let network = NetworkConfig {
+            bias,
+            activation,
+            mode: Mode::Predictor,
+            ..Default::default()
+        };
+        let config = TrainingConfig {
+            restarts: 1,
+            max_steps: 20,
+            ..quick(2)
+        };
         let fit = train(&data, &network, &config, &device(), &mut Silent).expect("fit");
         let path = dir.path().join(format!("ckpt-{bias}"));
         fit.model.save(&path).expect("save");
         let loaded = TrainedRnn::load(&path, &device()).expect("load");
         assert_eq!(loaded.weights(), fit.weights());
-        assert_eq!(loaded.predict(&data).expect("p"), fit.model.predict(&data).expect("p"));
+        assert_eq!(
+            loaded.predict(&data).expect("p"),
+            fit.model.predict(&data).expect("p")
+        );
     }
 }
 
 /// Exported weights survive a JSON round trip exactly.
 #[test]
 fn weights_json_round_trip() {
-    let fit = train(&small_data(4, 20), &NetworkConfig::default(), &quick(4), &device(), &mut Silent)
-        .expect("fit");
+    let fit = train(
+        &small_data(4, 20),
+        &NetworkConfig::default(),
+        &quick(4),
+        &device(),
+        &mut Silent,
+    )
+    .expect("fit");
     let json = fit.weights().to_json().expect("json");
     assert_eq!(&RnnWeights::from_json(&json).expect("parse"), fit.weights());
 }
@@ -137,7 +177,9 @@ fn weights_json_round_trip() {
 #[test]
 fn second_precision_is_refused() {
     let _ = device();
-    let err = Compute::new(Backend::Flex, Precision::F64).device().unwrap_err();
+    let err = Compute::new(Backend::Flex, Precision::F64)
+        .device()
+        .expect_err("f64 after f32 must be refused");
     assert!(matches!(err, ModelError::PrecisionConflict { .. }), "{err}");
 }
 
@@ -147,18 +189,32 @@ fn second_precision_is_refused() {
 #[cfg(feature = "ndarray")]
 #[test]
 fn ndarray_backend_trains_like_flex() {
-    let ndarray = Compute::new(Backend::Ndarray, Precision::F32).device().expect("ndarray");
+    let ndarray = Compute::new(Backend::Ndarray, Precision::F32)
+        .device()
+        .expect("ndarray");
     let data = small_data(8, 40);
-    let config = TrainingConfig { restarts: 1, max_steps: 100, lbfgs_iterations: 0, ..quick(3) };
+    let config = TrainingConfig {
+        restarts: 1,
+        max_steps: 100,
+        lbfgs_iterations: 0,
+        ..quick(3)
+    };
     let network = NetworkConfig::default();
     let fit = train(&data, &network, &config, &ndarray, &mut Silent).expect("fit");
     let flex = train(&data, &network, &config, &device(), &mut Silent).expect("fit");
-    assert_relative_eq!(fit.report.train_loss, flex.report.train_loss, max_relative = 1e-3);
+    assert_relative_eq!(
+        fit.report.train_loss,
+        flex.report.train_loss,
+        max_relative = 1e-3
+    );
     for (a, b) in fit.weights().u.iter().zip(flex.weights().u.iter()) {
         assert_relative_eq!(*a, *b, epsilon = 1e-3);
     }
     let predicted = fit.model.predict(&data).expect("predict");
-    let reference = fit.weights().run(&data[0].inputs, &data[0].measurements).expect("run");
+    let reference = fit
+        .weights()
+        .run(&data[0].inputs, &data[0].measurements)
+        .expect("run");
     for (a, b) in predicted[0].outputs.iter().zip(reference.outputs.iter()) {
         assert_relative_eq!(*a, *b, max_relative = 1e-4, epsilon = 1e-5);
     }
@@ -168,17 +224,32 @@ fn ndarray_backend_trains_like_flex() {
 #[cfg(not(feature = "ndarray"))]
 #[test]
 fn ndarray_backend_unavailable_is_an_error() {
-    let err = Compute::new(Backend::Ndarray, Precision::F32).device().unwrap_err();
-    assert!(matches!(err, ModelError::BackendUnavailable("ndarray")), "{err}");
+    let err = Compute::new(Backend::Ndarray, Precision::F32)
+        .device()
+        .expect_err("ndarray is not compiled in");
+    assert!(
+        matches!(err, ModelError::BackendUnavailable("ndarray")),
+        "{err}"
+    );
 }
 
 /// Predicting on inputs alone (every measurement missing) works in simulation mode.
 #[test]
 fn simulation_predicts_without_measurements() {
     let data = small_data(4, 30);
-    let fit = train(&data, &NetworkConfig::default(), &quick(9), &device(), &mut Silent).expect("fit");
-    let blind = SequenceData::new(data[0].inputs.clone(), DMatrix::from_element(1, 30, f64::NAN))
-        .expect("valid");
+    let fit = train(
+        &data,
+        &NetworkConfig::default(),
+        &quick(9),
+        &device(),
+        &mut Silent,
+    )
+    .expect("fit");
+    let blind = SequenceData::new(
+        data[0].inputs.clone(),
+        DMatrix::from_element(1, 30, f64::NAN),
+    )
+    .expect("valid");
     let with = fit.model.predict(&data[..1]).expect("predict");
     let without = fit.model.predict(&[blind]).expect("predict");
     assert_eq!(with, without);

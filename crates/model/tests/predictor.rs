@@ -31,8 +31,15 @@ fn fit() -> &'static Outcome {
             .with_prior(DVector::zeros(2), steady.prior_covariance.clone())
             .expect("prior");
         let data = simulated(&system, 64, 200, 2);
-        let network = NetworkConfig { mode: Mode::Predictor, d_hidden: 2, ..Default::default() };
-        let config = TrainingConfig { restarts: 2, ..TrainingConfig::default() };
+        let network = NetworkConfig {
+            mode: Mode::Predictor,
+            d_hidden: 2,
+            ..Default::default()
+        };
+        let config = TrainingConfig {
+            restarts: 2,
+            ..TrainingConfig::default()
+        };
         let device = Compute::default().device().expect("default device");
         let fit = train(&data, &network, &config, &device, &mut Silent).expect("training");
         let w = fit.weights();
@@ -47,7 +54,11 @@ fn fit() -> &'static Outcome {
             fit.report.seconds,
             fit.report.restarts,
         );
-        Outcome { fit, steady, a: system.a().clone() }
+        Outcome {
+            fit,
+            steady,
+            a: system.a().clone(),
+        }
     })
 }
 

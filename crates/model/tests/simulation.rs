@@ -68,7 +68,12 @@ fn fit() -> &'static Outcome {
              floor {floor:.5e}, {} Adam steps, {:.2} s",
             fit.report.train_loss, fit.report.restarts[0].adam_steps, fit.report.seconds
         );
-        Outcome { fit, error, floor, truth_loss }
+        Outcome {
+            fit,
+            error,
+            floor,
+            truth_loss,
+        }
     })
 }
 
@@ -97,15 +102,23 @@ fn training_loss_reaches_noise_floor() {
 /// for f32 arithmetic).
 #[test]
 fn training_loss_is_no_worse_than_the_truth() {
-    let Outcome { fit, truth_loss, .. } = fit();
-    assert!(fit.report.train_loss <= truth_loss * 1.001, "{} > {truth_loss}", fit.report.train_loss);
+    let Outcome {
+        fit, truth_loss, ..
+    } = fit();
+    assert!(
+        fit.report.train_loss <= truth_loss * 1.001,
+        "{} > {truth_loss}",
+        fit.report.train_loss
+    );
 }
 
 /// Mean squared error of `weights` (run by the `f64` reference) over the chosen sequences.
 fn mse(weights: &RnnWeights, data: &[SequenceData], which: &[usize]) -> f64 {
     let (mut sum, mut count) = (0.0, 0.0);
     for &i in which {
-        let run = weights.run(&data[i].inputs, &data[i].measurements).expect("run");
+        let run = weights
+            .run(&data[i].inputs, &data[i].measurements)
+            .expect("run");
         for (y, z) in run.outputs.iter().zip(data[i].measurements.iter()) {
             sum += (y - z).powi(2);
             count += 1.0;

@@ -31,7 +31,13 @@ impl Params {
 
     pub fn set_flat(&mut self, x: &[f32]) {
         let mut at = 0;
-        for part in [&mut self.u, &mut self.w, &mut self.v, &mut self.b, &mut self.c] {
+        for part in [
+            &mut self.u,
+            &mut self.w,
+            &mut self.v,
+            &mut self.b,
+            &mut self.c,
+        ] {
             let len = part.len();
             part.copy_from_slice(&x[at..at + len]);
             at += len;
@@ -136,7 +142,11 @@ pub struct Adam {
 
 impl Adam {
     pub fn new(len: usize) -> Self {
-        Self { m: vec![0.0; len], v: vec![0.0; len], t: 0 }
+        Self {
+            m: vec![0.0; len],
+            v: vec![0.0; len],
+            t: 0,
+        }
     }
 
     pub fn step(&mut self, x: &mut [f32], g: &[f32], lr: f32) {
