@@ -107,3 +107,60 @@ fn wrong_network_gets_an_honest_negative() {
     );
     assert!(!result.reveals_a());
 }
+
+/// A tanh predictor network carrying the Kalman predictor weights (`U = A − K H`, `W_z = K`,
+/// `V = H`) with zero bias and zero mean input sits at the fixed point 0 (`D = I`): its
+/// Jacobian `D U` matches A − K H and `D (U + W_z V) = A` is recovered exactly.
+#[test]
+fn tanh_predictor_recovers_a_through_the_loop() {
+    let truth = oscillator();
+    let k = DMatrix::from_row_slice(2, 1, &[0.6, 0.3]);
+    let truth = TrueSystem::new(truth.a, truth.b, truth.h, Some(k.clone())).expect("truth");
+    let mut w = DMatrix::zeros(2, 2);
+    w.set_column(0, &truth.input_matrix().column(0));
+    w.set_column(1, &k.column(0));
+    let weights = RnnWeights {
+        u: &truth.a - &k * &truth.h,
+        w,
+        v: truth.h.clone(),
+        b: DVector::zeros(2),
+        c: DVector::zeros(1),
+        activation: Activation::Tanh,
+        mode: Mode::Predictor,
+    };
+    let result =
+        analyse(&weights, Some(&truth), None, &AnalysisConfig::default()).expect("analysis");
+    assert_eq!(result.eigen_error(), Some(0.0));
+    assert!(
+        result
+            .verdict
+            .starts_with("The Jacobian D U matches A − K H to 0.0e0, not A"),
+        "{}",
+        result.verdict
+    );
+    assert!(
+        result
+            .verdict
+            .contains("A is recovered as D (U + W_z V) at the fixed point")
+    );
+}
+
+/// Without a true system nothing can be revealed, and the verdict says so instead of
+/// claiming agreement; no truth keys are produced.
+#[test]
+fn without_truth_the_verdict_declines() {
+    let truth = oscillator();
+    let result = analyse(
+        &network(truth.a.clone(), Activation::Linear),
+        None,
+        None,
+        &AnalysisConfig::default(),
+    )
+    .expect("analysis");
+    assert!(
+        result.verdict.starts_with("No true system was given"),
+        "{}",
+        result.verdict
+    );
+    assert!(result.truth.is_empty() && result.eigen_error().is_none());
+}
