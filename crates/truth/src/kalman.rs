@@ -260,7 +260,7 @@ fn cholesky_in_place(m: &mut DMatrix<f64>) -> bool {
         for k in 0..j {
             d -= m[(j, k)] * m[(j, k)];
         }
-        if !(d > 0.0) {
+        if d.is_nan() || d <= 0.0 {
             return false;
         }
         let d = d.sqrt();
