@@ -192,3 +192,54 @@ fn loss_matches_plain_reference() {
         }
     }
 }
+
+/// Truncated BPTT: a window at least as long as the sequences gives the full gradient; a window
+/// of one step stops every gradient at the previous hidden state, so for a linear network
+/// `∂L/∂U = Σ_k δ_k h_{k-1}ᵀ` with `δ_k = Vᵀ ∂L/∂y_k` alone — computed here by hand from the
+/// reference run.
+#[test]
+fn truncated_gradient_matches_its_definition() {
+    let (weights, data) = problem(Activation::Linear, Mode::Simulation, 5, 0.2);
+    let full = TrainingConfig {
+        scan: false,
+        ..TrainingConfig::default()
+    };
+    let long = TrainingConfig {
+        truncation: Some(7),
+        ..full.clone()
+    };
+    let one = TrainingConfig {
+        truncation: Some(1),
+        ..full.clone()
+    };
+    let (_, g_full) = loss_gradient(&weights, true, &data, &full, &device()).expect("full");
+    let (_, g_long) = loss_gradient(&weights, true, &data, &long, &device()).expect("long");
+    for (a, b) in entries(&g_full).iter().zip(entries(&g_long).iter()) {
+        assert_relative_eq!(*a, *b, max_relative = 1e-12, epsilon = 1e-15);
+    }
+    let count = data
+        .iter()
+        .flat_map(|s| s.measurements.iter())
+        .filter(|z| z.is_finite())
+        .count();
+    let mut expected = DMatrix::zeros(3, 3);
+    for seq in &data {
+        let run = weights.run(&seq.inputs, &seq.measurements).expect("run");
+        for k in 1..seq.steps() {
+            let mut dy = DVector::zeros(2);
+            for j in 0..2 {
+                let z = seq.measurements[(j, k)];
+                if z.is_finite() {
+                    dy[j] = 2.0 * (run.outputs[(j, k)] - z) / count as f64;
+                }
+            }
+            let delta = weights.v.transpose() * dy;
+            expected += delta * run.hidden.column(k - 1).transpose();
+        }
+    }
+    let (_, g_one) = loss_gradient(&weights, true, &data, &one, &device()).expect("one");
+    for (a, b) in g_one.u.iter().zip(expected.iter()) {
+        assert_relative_eq!(*a, *b, max_relative = 1e-10, epsilon = 1e-14);
+    }
+    assert!((&g_one.u - &g_full.u).norm() > 1e-3 * g_full.u.norm());
+}
