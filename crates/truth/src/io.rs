@@ -20,7 +20,11 @@ pub fn write_atomically(
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let temp = tempfile::NamedTempFile::new_in(dir).map_err(io_error)?;
+    let mut builder = tempfile::Builder::new();
+    // Outputs are for everyone to read: rw-r--r-- (a temporary file would be rw-------).
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+    let temp = builder.tempfile_in(dir).map_err(io_error)?;
     let mut writer = BufWriter::new(temp.reopen().map_err(io_error)?);
     fill(&mut writer).map_err(io_error)?;
     writer.flush().map_err(io_error)?;

@@ -262,3 +262,31 @@ fn data_that_does_not_fit_the_system_is_rejected() {
             .is_ok()
     );
 }
+
+/// A saved file is complete and readable by everyone (0644), and a failed write leaves no file.
+#[test]
+fn files_are_written_atomically_and_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("S.toml");
+    let s = system(GOOD).unwrap();
+    s.save(&path).unwrap();
+    assert_eq!(LinearSystem::load(&path).unwrap(), s);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o644);
+    }
+    let failed = dir.path().join("F.csv");
+    let result = dynrec_truth::io::write_atomically(&failed, |w| {
+        std::io::Write::write_all(w, b"partial")?;
+        Err(std::io::Error::other("disk full"))
+    });
+    assert!(result.is_err());
+    assert!(!failed.exists());
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "no temporary file left"
+    );
+}
