@@ -1,0 +1,91 @@
+//! **predictor** — claim 2 of DESIGN.md: a predictor-mode RNN is the Kalman predictor in
+//! disguise.
+//!
+//! Question: a linear Elman RNN fed `[u_k; z_{k-1}]` and trained to predict `z_k` (hidden = n).
+//! Do its weights reveal `A`, and does it predict as well as the Kalman filter?
+//!
+//! Expected answer: `U ≈ T (A − K H) T⁻¹` with `K` the steady-state predictor gain, so
+//! `eig(U)` matches `eig(A − K H)` (≤ 2e-2), **not** `eig(A)`; `A` is recovered as `U + W_z V`
+//! (eigenvalues within 1e-2 of `eig(A)`); and the held-out one-step MSE is within 5% of the
+//! Kalman filter's, the Bayes-optimal floor. The data start from the stationary prior so that
+//! the time-invariant predictor is optimal from the first row on.
+//!
+//! The 3-state system (rotation plus a real mode λ = 0.7) is run too, with the same targets
+//! except `eig(U)` vs `eig(A − K H)`, which is reported but not targeted: there the one-step loss
+//! is nearly flat along the gain `K` (at the full budget, a network whose MSE is 0.4% above the
+//! Kalman filter's has `eig(U)` 7e-2 from `eig(A − K H)` while `U + W_z V` still matches `A` to
+//! 6e-4), so the closed loop is weakly identified by this objective.
+
+use dynrec_experiments::{Budget, Prior, Spec, SystemSpec, Targets, cli};
+use dynrec_model::{Activation, Compute, Mode, NetworkConfig, TrainingConfig};
+use dynrec_truth::{InputSignal, SimulationConfig};
+
+fn spec(name: &str, system: SystemSpec, budget: Budget, closed_loop: Option<f64>) -> Spec {
+    let (sequences, restarts, max_steps) = match budget {
+        Budget::Smoke => (64, 1, 1000),
+        Budget::Full => (64, 2, 2000),
+    };
+    Spec {
+        name: name.to_string(),
+        network: NetworkConfig {
+            mode: Mode::Predictor,
+            d_hidden: system.order(),
+            activation: Activation::Linear,
+            ..NetworkConfig::default()
+        },
+        system,
+        simulation: SimulationConfig {
+            sequences,
+            steps: 200,
+            input: InputSignal::White { std: 1.0 },
+            ..SimulationConfig::default()
+        },
+        held_out: 32,
+        training: TrainingConfig {
+            restarts,
+            max_steps,
+            ..TrainingConfig::default()
+        },
+        compute: Compute::default(),
+        analysis: Default::default(),
+        seed: 2,
+        budget,
+        targets: Targets {
+            eigen_error: Some(1e-2),
+            closed_loop_error: closed_loop,
+            mse_ratio: Some(0.05),
+        },
+    }
+}
+
+fn specs(budget: Budget) -> Vec<Spec> {
+    let mut specs = vec![
+        spec(
+            "damped_rotation",
+            SystemSpec::damped_rotation(0.95, 0.3, 1e-2, 1e-2, Prior::Stationary),
+            budget,
+            Some(2e-2),
+        ),
+        spec(
+            "three_state",
+            SystemSpec::rotation_with_real_mode(0.95, 0.3, 0.7, 1e-2, 1e-2, Prior::Stationary),
+            budget,
+            // Measured, not targeted: see the doc comment.
+            None,
+        ),
+    ];
+    if budget == Budget::Smoke {
+        // The smoke budget reaches the targets on the headline system only.
+        specs.truncate(1);
+    }
+    specs
+}
+
+fn main() -> anyhow::Result<()> {
+    cli::main(
+        "predictor",
+        "Is a predictor-mode RNN the steady-state Kalman predictor: eig(U) = eig(A − K H), \
+         A = U + W_z V, one-step MSE at the Kalman floor?",
+        specs,
+    )
+}

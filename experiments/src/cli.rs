@@ -1,0 +1,190 @@
+//! What every experiment binary shares: its command line, running its specs, the printed
+//! verdicts and table, `<out>/README.md`, `<out>/outcomes.json` and the `results/README.md`
+//! index.
+
+use std::path::{Path, PathBuf};
+
+use std::io::Write;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use serde::{Deserialize, Serialize};
+
+use crate::runner::{Outcome, run};
+use crate::spec::{Budget, Spec};
+
+/// The command line of an experiment binary.
+#[derive(Debug, Parser)]
+pub struct Args {
+    /// How much compute to spend (`smoke`: seconds, for the tests; `full`: the committed
+    /// results).
+    #[arg(long, value_enum, default_value_t = Budget::Full)]
+    pub budget: Budget,
+    /// Folder of the results (default: `results/<experiment>` in the repository).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// No progress bars.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// The repository's `results/` folder.
+pub fn results_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../results")
+}
+
+/// An experiment's record of all its runs, `<out>/outcomes.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Summary {
+    /// Binary name.
+    pub experiment: String,
+    /// The question it asks.
+    pub question: String,
+    /// Budget of the runs.
+    pub budget: Budget,
+    /// One per spec.
+    pub outcomes: Vec<Outcome>,
+    /// Whether every target of every run holds.
+    pub passed: bool,
+}
+
+/// Parses the command line, runs `specs(budget)` one after the other, prints each verdict and
+/// a table, and writes the summaries. Exits with status 2 when a target is missed.
+pub fn main(experiment: &str, question: &str, specs: fn(Budget) -> Vec<Spec>) -> Result<()> {
+    let args = Args::parse();
+    let default_out = args.out.is_none();
+    let out = args.out.unwrap_or_else(|| results_root().join(experiment));
+    let summary = run_all(
+        experiment,
+        question,
+        &specs(args.budget),
+        args.budget,
+        &out,
+        !args.quiet,
+    )?;
+    if default_out {
+        write_index(&results_root()).context("writing results/README.md")?;
+    }
+    if !summary.passed {
+        eprintln!("some targets were missed (see the table above)");
+        std::process::exit(2);
+    }
+    Ok(())
+}
+
+/// Runs the specs into `out/<name>/` and writes `out/README.md` and `out/outcomes.json`.
+pub fn run_all(
+    experiment: &str,
+    question: &str,
+    specs: &[Spec],
+    budget: Budget,
+    out: &Path,
+    progress: bool,
+) -> Result<Summary> {
+    let mut outcomes = Vec::new();
+    for spec in specs {
+        let outcome = run(spec, out, progress).with_context(|| format!("run {}", spec.name))?;
+        println!("{}: {}", outcome.name, outcome.verdict);
+        outcomes.push(outcome);
+    }
+    let passed = outcomes.iter().all(Outcome::passed);
+    let summary = Summary {
+        experiment: experiment.to_string(),
+        question: question.to_string(),
+        budget,
+        outcomes,
+        passed,
+    };
+    let table = table(&summary.outcomes);
+    println!("\n{table}");
+    let markdown = format!(
+        "# {experiment}\n\n{question}\n\nBudget: {budget:?}. Each run's report is in its folder \
+         ({}).\n\n{table}\n",
+        summary
+            .outcomes
+            .iter()
+            .map(|o| format!("[{0}]({0}/report.md)", o.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    dynrec_truth::io::write_atomically(&out.join("README.md"), |w| {
+        w.write_all(markdown.as_bytes())
+    })
+    .context("writing the experiment summary")?;
+    let json = serde_json::to_string_pretty(&summary)? + "\n";
+    dynrec_truth::io::write_atomically(&out.join("outcomes.json"), |w| {
+        w.write_all(json.as_bytes())
+    })
+    .context("writing outcomes.json")?;
+    Ok(summary)
+}
+
+fn sci(x: Option<f64>) -> String {
+    x.map_or("–".to_string(), |x| format!("{x:.2e}"))
+}
+
+/// The checks of every run as a Markdown table.
+pub fn table(outcomes: &[Outcome]) -> String {
+    let mut s = String::from("| run | measured | value | target | pass |\n|---|---|---|---|---|\n");
+    for o in outcomes {
+        for c in &o.checks {
+            s += &format!(
+                "| {} | {} | {:.2e} | ≤ {:.0e} | {} |\n",
+                o.name,
+                c.name,
+                c.value,
+                c.target,
+                if c.pass { "yes" } else { "**no**" }
+            );
+        }
+        s += &format!(
+            "| {} | held-out MSE: RNN / Kalman one-step / truth output-error | {} / {} / {} | | |\n",
+            o.name,
+            sci(Some(o.rnn_mse)),
+            sci(Some(o.kalman_mse)),
+            sci(o.truth_output_error_mse)
+        );
+        s += &format!(
+            "| {} | seconds: training / whole run | {:.1} / {:.1} | | |\n",
+            o.name, o.train_seconds, o.seconds
+        );
+    }
+    s
+}
+
+/// `results/README.md`: one line per run, read from every `results/*/outcomes.json`.
+pub fn write_index(root: &Path) -> Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(root)
+        .with_context(|| format!("reading {}", root.display()))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join("outcomes.json"))
+        .filter(|p| p.exists())
+        .collect();
+    entries.sort();
+    let mut s = String::from(
+        "# Results\n\nWritten by the experiment binaries (`cargo run --release --bin <name>`); \
+         never edited by hand. One line per run: its verdict.\n\n",
+    );
+    for path in entries {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let summary: Summary =
+            serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        s += &format!(
+            "## [{0}]({0}/README.md)\n\n{1}\n\n",
+            summary.experiment, summary.question
+        );
+        for o in &summary.outcomes {
+            s += &format!(
+                "- [{exp}/{name}]({exp}/{name}/report.md){flag}: {verdict}\n",
+                exp = summary.experiment,
+                name = o.name,
+                flag = if o.passed() { "" } else { " (target missed)" },
+                verdict = o.verdict
+            );
+        }
+        s += "\n";
+    }
+    dynrec_truth::io::write_atomically(&root.join("README.md"), |w| w.write_all(s.as_bytes()))
+        .context("writing results/README.md")
+}

@@ -1,0 +1,378 @@
+//! The one runner every experiment calls: spec → simulate → Kalman reference → train → analyse
+//! → `report.json`, `report.md` and plots in `<out>/<name>/`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use dynrec_analysis::plots::{self, PredictionTrace};
+use dynrec_analysis::{Analysis, Report, TrueSystem, analyse};
+use dynrec_model::{Mode, SequenceData, TrainingReport, train};
+use dynrec_truth::{Dataset, LinearSystem, SimulationConfig, simulate};
+use serde::{Deserialize, Serialize};
+
+use crate::progress::Recorder;
+use crate::reference::{
+    kalman_predictions, mean_network_input, network_predictions, pooled_mse, truth_as_network,
+};
+use crate::spec::Spec;
+
+/// One checked target: the measured value, the bound, and whether it holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Check {
+    /// What is measured.
+    pub name: String,
+    /// The measured value.
+    pub value: f64,
+    /// The bound it must not exceed.
+    pub target: f64,
+    /// `value ≤ target`.
+    pub pass: bool,
+}
+
+/// What a run measured (also in its report's `metrics`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// The spec's name.
+    pub name: String,
+    /// Where the report was written.
+    pub dir: PathBuf,
+    /// The analysis's one-sentence verdict.
+    pub verdict: String,
+    /// Eigen error of the recovered dynamics against `A`.
+    pub eigen_error: Option<f64>,
+    /// Eigen error of `U` against `A` (equal to `eigen_error` for a linear simulation network).
+    pub recurrent_error: Option<f64>,
+    /// Eigen error of `U` against `A − K H` (predictor mode).
+    pub closed_loop_error: Option<f64>,
+    /// Held-out MSE of the network.
+    pub rnn_mse: f64,
+    /// Held-out one-step MSE of the Kalman filter with the true system.
+    pub kalman_mse: f64,
+    /// Held-out output-error MSE of the true system fed the inputs alone (systems with inputs).
+    pub truth_output_error_mse: Option<f64>,
+    /// `rnn_mse` over the floor that applies to the mode (Kalman for predictor, the true
+    /// system's output error for simulation).
+    pub mse_ratio: f64,
+    /// Seconds of training.
+    pub train_seconds: f64,
+    /// Seconds of the whole run.
+    pub seconds: f64,
+    /// The spec's targets, checked.
+    pub checks: Vec<Check>,
+    /// How training went (restarts, stop reasons, losses).
+    pub training: TrainingReport,
+}
+
+impl Outcome {
+    /// Whether every target holds.
+    pub fn passed(&self) -> bool {
+        self.checks.iter().all(|c| c.pass)
+    }
+}
+
+/// What is written as the report's `spec`: the spec itself and where it was run from.
+#[derive(Debug, Serialize)]
+struct Recorded<'a> {
+    #[serde(flatten)]
+    spec: &'a Spec,
+    git_commit: String,
+    dynrec_version: &'static str,
+}
+
+/// `git rev-parse HEAD` of the working tree, `-dirty` appended when it has uncommitted changes;
+/// `"unknown"` when git is unavailable.
+pub fn git_commit() -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(&root)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    match git(&["rev-parse", "HEAD"]) {
+        Some(head) if !head.is_empty() => {
+            let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
+                .is_some_and(|s| !s.is_empty());
+            if dirty { format!("{head}-dirty") } else { head }
+        }
+        _ => "unknown".to_string(),
+    }
+}
+
+/// The model crate's view of a simulated data set.
+pub fn sequence_data(data: &Dataset) -> Result<Vec<SequenceData>> {
+    data.sequences
+        .iter()
+        .map(|s| {
+            SequenceData::new(s.inputs.clone(), s.measurements.clone())
+                .with_context(|| format!("sequence {}", s.id))
+        })
+        .collect()
+}
+
+/// The analysis's view of the truth; in predictor mode it carries the steady-state gain `K`.
+pub fn true_system(system: &LinearSystem, mode: Mode) -> Result<TrueSystem> {
+    let gain = match mode {
+        Mode::Predictor => Some(
+            system
+                .steady_state()
+                .context("steady-state Kalman gain")?
+                .predictor_gain,
+        ),
+        Mode::Simulation => None,
+    };
+    TrueSystem::new(
+        system.a().clone(),
+        system.b().cloned(),
+        system.h().clone(),
+        gain,
+    )
+    .context("true system for the analysis")
+}
+
+/// Runs one spec and writes its report into `out/<spec.name>/`.
+pub fn run(spec: &Spec, out: &Path, progress: bool) -> Result<Outcome> {
+    let started = Instant::now();
+    let spec = spec.clone().seeded();
+    let dir = out.join(&spec.name);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+
+    // Data: training sequences and independent held-out sequences.
+    let system = spec.system.build()?;
+    let train_set = simulate(&system, &spec.simulation).context("simulating training data")?;
+    let held_out_config = SimulationConfig {
+        sequences: spec.held_out.max(1),
+        seed: spec.seed.wrapping_add(1),
+        ..spec.simulation.clone()
+    };
+    let held_out = simulate(&system, &held_out_config).context("simulating held-out data")?;
+    let train_data = sequence_data(&train_set)?;
+    let test_data = sequence_data(&held_out)?;
+
+    // Kalman reference on the held-out data.
+    let kalman: Vec<_> = held_out
+        .sequences
+        .iter()
+        .map(|s| kalman_predictions(&system, s))
+        .collect::<Result<_>>()?;
+    let kalman_mse = pooled_mse(
+        held_out
+            .sequences
+            .iter()
+            .zip(kalman.iter().cloned())
+            .map(|(s, k)| (&s.measurements, k)),
+    );
+    let truth_output_error_mse = match truth_as_network(&system) {
+        Some(w) => Some(pooled_mse(
+            held_out
+                .sequences
+                .iter()
+                .map(|s| &s.measurements)
+                .zip(network_predictions(&w, &test_data)?),
+        )),
+        None => None,
+    };
+
+    // Train.
+    let device = spec.compute.device().context("compute device")?;
+    let mut recorder = Recorder::new(
+        &spec.name,
+        spec.training.restarts,
+        spec.training.max_steps,
+        spec.training.eval_every,
+        progress,
+    );
+    let fit = train(
+        &train_data,
+        &spec.network,
+        &spec.training,
+        &device,
+        &mut recorder,
+    )
+    .context("training the RNN")?;
+    recorder.finish();
+    let weights = fit.weights();
+    let rnn_out = network_predictions(weights, &test_data)?;
+    let rnn_mse = pooled_mse(
+        held_out
+            .sequences
+            .iter()
+            .map(|s| &s.measurements)
+            .zip(rnn_out.iter().cloned()),
+    );
+    let floor = match spec.network.mode {
+        Mode::Predictor => kalman_mse,
+        Mode::Simulation => truth_output_error_mse.unwrap_or(kalman_mse),
+    };
+    let mse_ratio = rnn_mse / floor;
+
+    // Analyse.
+    let truth = true_system(&system, spec.network.mode)?;
+    let input_mean = mean_network_input(&train_data, spec.network.mode);
+    let analysis = analyse(weights, Some(&truth), Some(&input_mean), &spec.analysis)
+        .context("analysing the trained weights")?;
+    let eigen_error = analysis.eigen_error();
+    let recurrent_error = analysis.recurrent_matching.as_ref().map(|m| m.max_distance);
+    let closed_loop_error = analysis
+        .closed_loop_matching
+        .as_ref()
+        .map(|m| m.max_distance);
+    let checks = checks(&spec, eigen_error, closed_loop_error, mse_ratio);
+
+    // Report.
+    let report = write_report(
+        &spec,
+        &dir,
+        analysis,
+        &recorder,
+        &fit.report.best_restart,
+        &held_out,
+        &rnn_out,
+        &kalman,
+        Metrics {
+            rnn_mse,
+            kalman_mse,
+            truth_output_error_mse,
+            mse_ratio,
+            train_seconds: fit.report.seconds,
+            train_loss: fit.report.train_loss,
+            val_loss: fit.report.val_loss,
+        },
+    )?;
+    Ok(Outcome {
+        name: spec.name.clone(),
+        dir,
+        verdict: report.verdict,
+        eigen_error,
+        recurrent_error,
+        closed_loop_error,
+        rnn_mse,
+        kalman_mse,
+        truth_output_error_mse,
+        mse_ratio,
+        train_seconds: fit.report.seconds,
+        seconds: started.elapsed().as_secs_f64(),
+        checks,
+        training: fit.report.clone(),
+    })
+}
+
+fn checks(
+    spec: &Spec,
+    eigen_error: Option<f64>,
+    closed_loop_error: Option<f64>,
+    mse_ratio: f64,
+) -> Vec<Check> {
+    let t = &spec.targets;
+    let mut out = Vec::new();
+    let mut check = |name: &str, value: Option<f64>, target: Option<f64>| {
+        if let Some(target) = target {
+            let value = value.unwrap_or(f64::NAN);
+            out.push(Check {
+                name: name.to_string(),
+                value,
+                target,
+                pass: value <= target,
+            });
+        }
+    };
+    let what = match spec.network.mode {
+        Mode::Simulation => "eig(U) vs eig(A)",
+        Mode::Predictor => "eig(U + W_z V) vs eig(A)",
+    };
+    check(what, eigen_error, t.eigen_error);
+    check(
+        "eig(U) vs eig(A − K H)",
+        closed_loop_error,
+        t.closed_loop_error,
+    );
+    let floor = match spec.network.mode {
+        Mode::Predictor => "|MSE_rnn / MSE_kalman − 1|",
+        Mode::Simulation => "|MSE_rnn / MSE_truth − 1|",
+    };
+    check(floor, Some((mse_ratio - 1.0).abs()), t.mse_ratio);
+    out
+}
+
+struct Metrics {
+    rnn_mse: f64,
+    kalman_mse: f64,
+    truth_output_error_mse: Option<f64>,
+    mse_ratio: f64,
+    train_seconds: f64,
+    train_loss: f64,
+    val_loss: f64,
+}
+
+fn write_report(
+    spec: &Spec,
+    dir: &Path,
+    analysis: Analysis,
+    recorder: &Recorder,
+    best_restart: &usize,
+    held_out: &Dataset,
+    rnn_out: &[nalgebra::DMatrix<f64>],
+    kalman: &[nalgebra::DMatrix<f64>],
+    m: Metrics,
+) -> Result<Report> {
+    let recorded = Recorded {
+        spec,
+        git_commit: git_commit(),
+        dynrec_version: env!("CARGO_PKG_VERSION"),
+    };
+    let plot_list = plots::analysis_plots(dir, &analysis).context("drawing the analysis plots")?;
+    let mut report = Report::new(&recorded, analysis)
+        .context("building the report")?
+        .metric("heldout_mse_rnn", m.rnn_mse)
+        .metric("heldout_mse_kalman", m.kalman_mse)
+        .metric("heldout_mse_ratio", m.mse_ratio)
+        .metric("train_loss", m.train_loss)
+        .metric("validation_loss", m.val_loss)
+        .metric("train_seconds", m.train_seconds);
+    if let Some(t) = m.truth_output_error_mse {
+        report = report.metric("heldout_mse_truth_output_error", t);
+    }
+    for (title, files) in plot_list {
+        report = report.plot(&title, &files.png_name());
+    }
+    let floor = match spec.network.mode {
+        Mode::Predictor => Some(m.kalman_mse),
+        Mode::Simulation => m.truth_output_error_mse,
+    };
+    let curves = &recorder.curves;
+    if let (Some(train), Some(val)) = (
+        curves.train.get(*best_restart),
+        curves.validation.get(*best_restart),
+    ) && !train.is_empty()
+    {
+        let files = plots::loss_plot(dir, "loss", train, val, floor).context("loss plot")?;
+        report = report.plot(
+            "Training and validation loss (best restart) against the floor",
+            &files.png_name(),
+        );
+    }
+    if let (Some(seq), Some(rnn), Some(kf)) =
+        (held_out.sequences.first(), rnn_out.first(), kalman.first())
+    {
+        let trace = PredictionTrace {
+            measured: seq.measurements.row(0).iter().copied().collect(),
+            rnn: rnn.row(0).iter().copied().collect(),
+            kalman: Some(kf.row(0).iter().copied().collect()),
+            channel: "z1".to_string(),
+            unit: String::new(),
+        };
+        let files = plots::prediction_plot(dir, "prediction", &trace).context("prediction plot")?;
+        report = report.plot(
+            "A held-out sequence: measurements, RNN and Kalman predictions",
+            &files.png_name(),
+        );
+    }
+    report
+        .write(dir)
+        .with_context(|| format!("writing the report into {}", dir.display()))?;
+    Ok(report)
+}

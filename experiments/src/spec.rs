@@ -1,0 +1,187 @@
+//! What an experiment is: a serde spec that fixes the system, the data, the network, the training
+//! and the seed, so that a report's `spec` alone reproduces it.
+
+use anyhow::{Context, Result};
+use dynrec_analysis::AnalysisConfig;
+use dynrec_model::{Compute, NetworkConfig, TrainingConfig};
+use dynrec_truth::{LinearSystem, SimulationConfig};
+use nalgebra::{DMatrix, DVector};
+use serde::{Deserialize, Serialize};
+
+/// How much compute an experiment may spend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Budget {
+    /// A few seconds: what the smoke tests run.
+    Smoke,
+    /// The budget the committed results in `results/` were produced with.
+    Full,
+}
+
+/// The prior on the state at the first data row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Prior {
+    /// `x_1 ~ N(0, p0 · I)`.
+    Isotropic {
+        /// Variance of each state component.
+        p0: f64,
+    },
+    /// `x_1 ~ N(0, P)` with `P` the steady-state predicted covariance (the DARE solution): the
+    /// time-invariant Kalman predictor is then optimal from the first row on.
+    Stationary,
+}
+
+/// A linear-Gaussian system, written as arrays of rows (the layout of the TOML system files).
+///
+/// ```text
+/// x_k = A x_{k-1} + B u_k + w_k,  w ~ N(0, Q)
+/// z_k = H x_k + v_k,              v ~ N(0, R)
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SystemSpec {
+    /// Dynamics `A`, `n × n`.
+    #[serde(rename = "A")]
+    pub a: Vec<Vec<f64>>,
+    /// Input matrix `B`, `n × m` (`None`: no inputs).
+    #[serde(rename = "B")]
+    pub b: Option<Vec<Vec<f64>>>,
+    /// Measurement matrix `H`, `p × n`.
+    #[serde(rename = "H")]
+    pub h: Vec<Vec<f64>>,
+    /// Process noise variance, `Q = q · I`.
+    pub q: f64,
+    /// Measurement noise variance, `R = r · I`.
+    pub r: f64,
+    /// Prior on the first row's state.
+    pub prior: Prior,
+}
+
+fn matrix(name: &str, rows: &[Vec<f64>]) -> Result<DMatrix<f64>> {
+    let ncols = rows.first().map_or(0, Vec::len);
+    if rows.iter().any(|r| r.len() != ncols) {
+        anyhow::bail!("{name}: ragged rows");
+    }
+    Ok(DMatrix::from_fn(rows.len(), ncols, |i, j| rows[i][j]))
+}
+
+impl SystemSpec {
+    /// The damped rotation `A = ρ [[cos θ, −sin θ], [sin θ, cos θ]]` with `B = [1, 0.5]ᵀ`,
+    /// `H = [1, 0]`: eigenvalues `ρ e^{±iθ}`.
+    pub fn damped_rotation(rho: f64, theta: f64, q: f64, r: f64, prior: Prior) -> Self {
+        let (c, s) = (rho * theta.cos(), rho * theta.sin());
+        Self {
+            a: vec![vec![c, -s], vec![s, c]],
+            b: Some(vec![vec![1.0], vec![0.5]]),
+            h: vec![vec![1.0, 0.0]],
+            q,
+            r,
+            prior,
+        }
+    }
+
+    /// The damped rotation with a third, real mode `λ = real` added: `A = diag(rotation, real)`,
+    /// `B = [1, 0.5, 1]ᵀ`, `H = [1, 0, 1]` (every mode is excited and seen).
+    pub fn rotation_with_real_mode(
+        rho: f64,
+        theta: f64,
+        real: f64,
+        q: f64,
+        r: f64,
+        prior: Prior,
+    ) -> Self {
+        let (c, s) = (rho * theta.cos(), rho * theta.sin());
+        Self {
+            a: vec![vec![c, -s, 0.0], vec![s, c, 0.0], vec![0.0, 0.0, real]],
+            b: Some(vec![vec![1.0], vec![0.5], vec![1.0]]),
+            h: vec![vec![1.0, 0.0, 1.0]],
+            q,
+            r,
+            prior,
+        }
+    }
+
+    /// Number of states `n`.
+    pub fn order(&self) -> usize {
+        self.a.len()
+    }
+
+    /// The validated system (with the stationary prior solved from the DARE when asked).
+    pub fn build(&self) -> Result<LinearSystem> {
+        let a = matrix("A", &self.a)?;
+        let n = a.nrows();
+        let b = self.b.as_deref().map(|b| matrix("B", b)).transpose()?;
+        let h = matrix("H", &self.h)?;
+        let p = h.nrows();
+        let system = LinearSystem::new(
+            a,
+            b,
+            h,
+            DMatrix::identity(n, n) * self.q,
+            DMatrix::identity(p, p) * self.r,
+        )
+        .context("invalid system in the experiment spec")?;
+        let p0 = match self.prior {
+            Prior::Isotropic { p0 } => DMatrix::identity(n, n) * p0,
+            Prior::Stationary => {
+                system
+                    .steady_state()
+                    .context("steady state (DARE) of the experiment's system")?
+                    .prior_covariance
+            }
+        };
+        system
+            .with_prior(DVector::zeros(n), p0)
+            .context("invalid prior in the experiment spec")
+    }
+}
+
+/// Numbers a run must reach; each is checked and printed, and the smoke tests assert them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Targets {
+    /// Largest eigen error of the recovered dynamics against `A` (simulation: `U`;
+    /// predictor: `U + W_z V`; nonlinear: the fixed-point Jacobian).
+    pub eigen_error: Option<f64>,
+    /// Largest eigen error of `U` against `A − K H` (predictor mode).
+    pub closed_loop_error: Option<f64>,
+    /// Largest `|MSE_rnn / MSE_floor − 1|` on held-out data, where the floor is the Kalman
+    /// predictor's (predictor mode) or the true system's output-error prediction (simulation).
+    pub mse_ratio: Option<f64>,
+}
+
+/// One run: system → simulate → Kalman reference → train → analyse → report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Spec {
+    /// Name of the run; its report goes to `<out>/<name>/`.
+    pub name: String,
+    /// The system that generates the data.
+    pub system: SystemSpec,
+    /// The training data (its `seed` is overwritten by [`Spec::seed`]).
+    pub simulation: SimulationConfig,
+    /// Sequences simulated independently (seed `seed + 1`) for the held-out comparison with
+    /// the Kalman filter.
+    pub held_out: usize,
+    /// The network.
+    pub network: NetworkConfig,
+    /// The training (its `seed` is overwritten by [`Spec::seed`]).
+    pub training: TrainingConfig,
+    /// Backend and precision.
+    pub compute: Compute,
+    /// Analysis settings (tolerance of the verdict).
+    pub analysis: AnalysisConfig,
+    /// The one seed: data `seed`, held-out data `seed + 1`, training `seed`.
+    pub seed: u64,
+    /// The budget this spec was built for.
+    pub budget: Budget,
+    /// What the run must reach.
+    pub targets: Targets,
+}
+
+impl Spec {
+    /// The spec with every seed derived from [`Spec::seed`].
+    pub fn seeded(mut self) -> Self {
+        self.simulation.seed = self.seed;
+        self.training.seed = self.seed;
+        self
+    }
+}
