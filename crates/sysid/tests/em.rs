@@ -1,0 +1,109 @@
+//! EM: monotone log-likelihood, and no worse than the true parameters at convergence.
+
+mod common;
+
+use common::{data, three_state};
+use dynrec_sysid::{EmConfig, N4sidConfig, SysidError, em, n4sid};
+use dynrec_truth::{LinearSystem, Sequence, filter};
+
+fn log_likelihood(system: &LinearSystem, seqs: &[Sequence]) -> f64 {
+    seqs.iter()
+        .map(|s| filter(system, s).expect("filters").log_likelihood)
+        .sum()
+}
+
+/// Every EM step is an exact maximiser of the expected complete-data log-likelihood, so the
+/// sequence L_0, L_1, … never decreases (allowing only rounding, 1e-12 relative); the last
+/// entry is the log-likelihood of the returned system.
+#[test]
+fn log_likelihood_never_decreases() {
+    let truth = three_state();
+    let seqs = data(&truth, 8, 200, 21);
+    let init = n4sid(&seqs, &N4sidConfig::default())
+        .expect("identifies")
+        .system;
+    let fit = em(
+        &seqs,
+        &init,
+        &EmConfig {
+            max_iterations: 40,
+            tolerance: 0.0,
+            learn_prior: true,
+        },
+    )
+    .expect("runs");
+    let ll = &fit.log_likelihoods;
+    assert_eq!(ll.len(), 41);
+    println!("first {} last {}", ll[0], ll[ll.len() - 1]);
+    for w in ll.windows(2) {
+        assert!(w[1] >= w[0] - 1e-12 * w[0].abs(), "{} then {}", w[0], w[1]);
+    }
+    approx::assert_relative_eq!(
+        log_likelihood(&fit.system, &seqs),
+        ll[ll.len() - 1],
+        max_relative = 1e-12
+    );
+}
+
+/// On data from a known system, EM from the N4SID estimate converges to a log-likelihood at
+/// least that of the true parameters (the maximum likelihood is ≥ L(θ_true)), up to 1e-6
+/// relative for stopping before the exact maximum.
+#[test]
+fn converged_log_likelihood_at_least_truth() {
+    let truth = three_state();
+    let seqs = data(&truth, 8, 200, 22);
+    let init = n4sid(&seqs, &N4sidConfig::default())
+        .expect("identifies")
+        .system;
+    let fit = em(
+        &seqs,
+        &init,
+        &EmConfig {
+            max_iterations: 500,
+            tolerance: 1e-6,
+            learn_prior: true,
+        },
+    )
+    .expect("runs");
+    let l_true = log_likelihood(&truth, &seqs);
+    let l_em = *fit.log_likelihoods.last().expect("non-empty");
+    println!(
+        "L(truth) {l_true}, L(n4sid) {}, L(em) {l_em} after {} iterations (converged {})",
+        fit.log_likelihoods[0], fit.iterations, fit.converged
+    );
+    assert!(fit.converged);
+    assert!(l_em >= l_true - 1e-6 * l_true.abs(), "{l_em} < {l_true}");
+}
+
+/// Rows with every measurement missing are pure predictions (still monotone); a row with only
+/// some components missing is rejected with a data error.
+#[test]
+fn missing_rows() {
+    let truth = three_state();
+    let mut seqs = data(&truth, 4, 150, 23);
+    for k in (10..150).step_by(13) {
+        seqs[1].measurements[(0, k)] = f64::NAN;
+    }
+    let init = n4sid(&seqs, &N4sidConfig::default())
+        .expect("identifies")
+        .system;
+    let config = EmConfig {
+        max_iterations: 15,
+        tolerance: 0.0,
+        learn_prior: true,
+    };
+    let fit = em(&seqs, &init, &config).expect("runs");
+    for w in fit.log_likelihoods.windows(2) {
+        assert!(w[1] >= w[0] - 1e-12 * w[0].abs(), "{} then {}", w[0], w[1]);
+    }
+    let two_out = common::random_system(3, 1, 2, 5, 1e-3, 1e-2);
+    let mut seqs2 = data(&two_out, 2, 100, 24);
+    let init2 = n4sid(&seqs2, &N4sidConfig::default())
+        .expect("identifies")
+        .system;
+    seqs2[0].measurements[(1, 40)] = f64::NAN;
+    assert!(matches!(
+        em(&seqs2, &init2, &config),
+        Err(SysidError::Data(_))
+    ));
+}
