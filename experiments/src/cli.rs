@@ -129,12 +129,17 @@ pub fn table(outcomes: &[Outcome]) -> String {
     for o in outcomes {
         for c in &o.checks {
             s += &format!(
-                "| {} | {} | {:.2e} | ≤ {:.0e} | {} |\n",
+                "| {} | {} | {:.2e} | {} | {} |\n",
                 o.name,
                 c.name,
                 c.value,
-                c.target,
-                if c.pass { "yes" } else { "**no**" }
+                c.target
+                    .map_or("(none)".to_string(), |t| format!("≤ {t:.0e}")),
+                match (c.target, c.pass) {
+                    (None, _) => "",
+                    (Some(_), true) => "yes",
+                    (Some(_), false) => "**no**",
+                }
             );
         }
         s += &format!(

@@ -24,9 +24,9 @@ pub struct Check {
     pub name: String,
     /// The measured value.
     pub value: f64,
-    /// The bound it must not exceed.
-    pub target: f64,
-    /// `value ≤ target`.
+    /// The bound it must not exceed (`None`: measured and reported, not targeted).
+    pub target: Option<f64>,
+    /// `value ≤ target` (true when there is no target).
     pub pass: bool,
 }
 
@@ -270,15 +270,16 @@ fn checks(
     let t = &spec.targets;
     let mut out = Vec::new();
     let mut check = |name: &str, value: Option<f64>, target: Option<f64>| {
-        if let Some(target) = target {
-            let value = value.unwrap_or(f64::NAN);
-            out.push(Check {
-                name: name.to_string(),
-                value,
-                target,
-                pass: value <= target,
-            });
+        if target.is_none() && value.is_none() {
+            return;
         }
+        let value = value.unwrap_or(f64::NAN);
+        out.push(Check {
+            name: name.to_string(),
+            value,
+            target,
+            pass: target.is_none_or(|t| value <= t),
+        });
     };
     let what = match spec.network.mode {
         Mode::Simulation => "eig(U) vs eig(A)",
