@@ -292,8 +292,8 @@ fn checks(
         t.closed_loop_error,
     );
     let floor = match spec.network.mode {
-        Mode::Predictor => "|MSE_rnn / MSE_kalman − 1|",
-        Mode::Simulation => "|MSE_rnn / MSE_truth − 1|",
+        Mode::Predictor => "abs(MSE_rnn / MSE_kalman − 1)",
+        Mode::Simulation => "abs(MSE_rnn / MSE_truth − 1)",
     };
     check(floor, Some((mse_ratio - 1.0).abs()), t.mse_ratio);
     out
