@@ -23,7 +23,7 @@ use dynrec_model::{
 };
 use dynrec_truth::LinearSystem;
 use dynrec_truth::simulate::{InputSignal, SimulationConfig, simulate};
-use nalgebra::{DMatrix, DVector};
+use nalgebra::DMatrix;
 
 const STEPS: usize = 100;
 const BATCH: usize = 64;
@@ -209,27 +209,28 @@ fn main() {
                 env!("CARGO_MANIFEST_DIR"),
                 "/benches/reference/torch_rnn.py"
             );
-            let out = Command::new(python)
-                .arg(script)
-                .arg(&path)
-                .output()
-                .expect("run python");
-            let text = String::from_utf8_lossy(&out.stdout);
-            if !out.status.success() {
-                eprintln!(
-                    "torch_rnn.py failed: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
-            for line in text.lines() {
-                let parsed: serde_json::Value = match serde_json::from_str(line) {
-                    Ok(v) => v,
-                    Err(_) => continue,
-                };
-                let name = parsed["name"].as_str().unwrap_or("pytorch").to_string();
-                let ms = parsed["ms_per_step"].as_f64().unwrap_or(f64::NAN);
-                let loss = parsed["final_loss"].as_f64().unwrap_or(f64::NAN);
-                rows.push((name, ms, loss));
+            for threads in ["1", "2"] {
+                let out = Command::new(&python)
+                    .arg(script)
+                    .arg(&path)
+                    .args(["--threads", threads])
+                    .output()
+                    .expect("run python");
+                if !out.status.success() {
+                    eprintln!(
+                        "torch_rnn.py failed: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+                for line in String::from_utf8_lossy(&out.stdout).lines() {
+                    let Ok(parsed) = serde_json::from_str::<serde_json::Value>(line) else {
+                        continue;
+                    };
+                    let name = parsed["name"].as_str().unwrap_or("pytorch").to_string();
+                    let ms = parsed["ms_per_step"].as_f64().unwrap_or(f64::NAN);
+                    let loss = parsed["final_loss"].as_f64().unwrap_or(f64::NAN);
+                    rows.push((name, ms, loss));
+                }
             }
         }
         Err(_) => eprintln!("DYNREC_TORCH_PYTHON not set: PyTorch reference skipped"),
@@ -246,5 +247,4 @@ fn main() {
     for (name, ms, loss) in &rows {
         println!("| {name} | {ms:.3} | {:.2} | {loss:.6} |", ms / ours);
     }
-    let _ = DVector::<f64>::zeros(0);
 }
