@@ -476,11 +476,21 @@ impl Objective<'_> {
     }
 }
 
+/// How a restart diverged, and the last parameters whose loss was finite.
+#[derive(Clone)]
+struct Divergence {
+    phase: Phase,
+    step: usize,
+    reason: String,
+    last_good_loss: f64,
+    last_good: Vec<f64>,
+}
+
 /// The outcome of one restart before selection.
 struct RestartOutcome {
     report: RestartReport,
     theta: Vec<f64>,
-    diverged: Option<(Phase, usize, String, f64, Vec<f64>)>,
+    diverged: Option<Divergence>,
 }
 
 /// Trains an Elman network on `data` (one [`SequenceData`] per independent sequence).
@@ -607,25 +617,25 @@ pub fn train(
         .min_by(|a, b| a.1.report.val_loss.total_cmp(&b.1.report.val_loss))
         .map(|(i, _)| i);
     let Some(best) = best else {
-        let (restart, outcome) = outcomes
-            .iter()
+        // Every restart diverged: report the last one, with its last good weights.
+        let last = outcomes
+            .into_iter()
             .enumerate()
-            .next_back()
-            .ok_or_else(|| config_error("restarts", "must be at least 1"))?;
-        let (phase, step, reason, loss, theta) = outcome
-            .diverged
-            .clone()
-            .ok_or_else(|| config_error("restarts", "internal"))?;
-        let scaled = layout.unflatten(&theta, network.activation, network.mode);
+            .filter_map(|(i, o)| o.diverged.map(|d| (i, d)))
+            .next_back();
+        let Some((restart, divergence)) = last else {
+            return Err(config_error("restarts", "must be at least 1"));
+        };
+        let scaled = layout.unflatten(&divergence.last_good, network.activation, network.mode);
         return Err(ModelError::Diverged {
             restart,
-            phase: match phase {
+            phase: match divergence.phase {
                 Phase::Adam => "adam",
                 Phase::Lbfgs => "lbfgs",
             },
-            step,
-            reason,
-            last_good_loss: loss,
+            step: divergence.step,
+            reason: divergence.reason,
+            last_good_loss: divergence.last_good_loss,
             last_good: Box::new(scaling.to_original(&scaled)),
         });
     };
@@ -646,7 +656,6 @@ pub fn train(
     Ok(Fit { model, report })
 }
 
-#[allow(clippy::type_complexity)]
 fn run_restart(
     restart: usize,
     seed: u64,
@@ -747,7 +756,7 @@ fn run_restart(
                   lbfgs: Option<(usize, LbfgsStop)>,
                   lbfgs_kept: bool,
                   val_loss: f64,
-                  diverged: Option<(Phase, usize, String, f64, Vec<f64>)>|
+                  diverged: Option<Divergence>|
      -> Result<RestartOutcome> {
         let eval = objective.evaluate(&theta, full_train, false)?;
         let train_loss = eval.original(&full_train.counts, &objective.output_var);
@@ -775,15 +784,15 @@ fn run_restart(
             step,
             reason: reason.clone(),
         };
-        let (loss, good) = last_good;
-        return finish(
-            best_theta,
-            stop,
-            None,
-            false,
-            best_val,
-            Some((phase, step, reason, loss, good)),
-        );
+        let (last_good_loss, last_good) = last_good;
+        let divergence = Divergence {
+            phase,
+            step,
+            reason,
+            last_good_loss,
+            last_good,
+        };
+        return finish(best_theta, stop, None, false, best_val, Some(divergence));
     }
 
     if config.lbfgs_iterations == 0 {
