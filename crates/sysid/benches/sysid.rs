@@ -34,6 +34,11 @@ fn bench(c: &mut Criterion) {
         },
     )
     .expect("simulates");
+    // The Python side of BENCH.md (scripts/bench_sysid.py) reads the very same rows.
+    if let Some(path) = std::env::var_os("DYNREC_SYSID_BENCH_DATA") {
+        data.save(std::path::Path::new(&path))
+            .expect("writes the benchmark data");
+    }
     let seqs = &data.sequences;
     let config = N4sidConfig::default();
     c.bench_function("n4sid_32x300_n3", |b| {
