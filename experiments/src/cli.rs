@@ -146,7 +146,7 @@ pub fn table(outcomes: &[Outcome]) -> String {
             "| {} | held-out MSE: RNN / Kalman one-step / truth output-error | {} / {} / {} | | |\n",
             o.name,
             sci(Some(o.rnn_mse)),
-            sci(Some(o.kalman_mse)),
+            sci(o.kalman_mse),
             sci(o.truth_output_error_mse)
         );
         s += &format!(

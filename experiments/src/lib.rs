@@ -16,5 +16,5 @@ pub mod reference;
 pub mod runner;
 pub mod spec;
 
-pub use runner::{Check, Outcome, run};
+pub use runner::{Check, Outcome, Problem, Recorded, fit_and_report, git_commit, run};
 pub use spec::{Budget, Prior, Spec, SystemSpec, Targets};

@@ -15,7 +15,9 @@ use crate::progress::Recorder;
 use crate::reference::{
     kalman_predictions, mean_network_input, network_predictions, pooled_mse, truth_as_network,
 };
-use crate::spec::Spec;
+use crate::spec::{Spec, Targets};
+use dynrec_analysis::AnalysisConfig;
+use dynrec_model::{Compute, NetworkConfig, TrainingConfig};
 
 /// One checked target: the measured value, the bound, and whether it holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,13 +49,13 @@ pub struct Outcome {
     pub closed_loop_error: Option<f64>,
     /// Held-out MSE of the network.
     pub rnn_mse: f64,
-    /// Held-out one-step MSE of the Kalman filter with the true system.
-    pub kalman_mse: f64,
+    /// Held-out one-step MSE of the Kalman filter with the true system (when known).
+    pub kalman_mse: Option<f64>,
     /// Held-out output-error MSE of the true system fed the inputs alone (systems with inputs).
     pub truth_output_error_mse: Option<f64>,
     /// `rnn_mse` over the floor that applies to the mode (Kalman for predictor, the true
-    /// system's output error for simulation).
-    pub mse_ratio: f64,
+    /// system's output error for simulation), when the truth is known.
+    pub mse_ratio: Option<f64>,
     /// Seconds of training.
     pub train_seconds: f64,
     /// Seconds of the whole run.
@@ -73,11 +75,14 @@ impl Outcome {
 
 /// What is written as the report's `spec`: the spec itself and where it was run from.
 #[derive(Debug, Serialize)]
-struct Recorded<'a> {
+pub struct Recorded<'a> {
+    /// The spec.
     #[serde(flatten)]
-    spec: &'a Spec,
-    git_commit: String,
-    dynrec_version: &'static str,
+    pub spec: &'a Spec,
+    /// [`git_commit`] when the run started.
+    pub git_commit: String,
+    /// Version of dynrec.
+    pub dynrec_version: &'static str,
 }
 
 /// `git rev-parse HEAD` of the working tree, `-dirty` appended when it has uncommitted changes;
@@ -136,10 +141,7 @@ pub fn true_system(system: &LinearSystem, mode: Mode) -> Result<TrueSystem> {
 
 /// Runs one spec and writes its report into `out/<spec.name>/`.
 pub fn run(spec: &Spec, out: &Path, progress: bool) -> Result<Outcome> {
-    let started = Instant::now();
     let spec = spec.clone().seeded();
-    let dir = out.join(&spec.name);
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
 
     // Data: training sequences and independent held-out sequences.
     let system = spec.system.build()?;
@@ -150,23 +152,89 @@ pub fn run(spec: &Spec, out: &Path, progress: bool) -> Result<Outcome> {
         ..spec.simulation.clone()
     };
     let held_out = simulate(&system, &held_out_config).context("simulating held-out data")?;
-    let train_data = sequence_data(&train_set)?;
-    let test_data = sequence_data(&held_out)?;
+    let recorded = Recorded {
+        spec: &spec,
+        git_commit: git_commit(),
+        dynrec_version: env!("CARGO_PKG_VERSION"),
+    };
+    fit_and_report(
+        &Problem {
+            name: &spec.name,
+            train: &train_set,
+            held_out: &held_out,
+            system: Some(&system),
+            network: &spec.network,
+            training: &spec.training,
+            compute: spec.compute,
+            analysis: spec.analysis,
+            targets: spec.targets,
+        },
+        &recorded,
+        &out.join(&spec.name),
+        progress,
+    )
+}
 
-    // Kalman reference on the held-out data.
-    let kalman: Vec<_> = held_out
-        .sequences
-        .iter()
-        .map(|s| kalman_predictions(&system, s))
-        .collect::<Result<_>>()?;
-    let kalman_mse = pooled_mse(
-        held_out
-            .sequences
-            .iter()
-            .zip(kalman.iter().cloned())
-            .map(|(s, k)| (&s.measurements, k)),
-    );
-    let truth_output_error_mse = match truth_as_network(&system) {
+/// What [`fit_and_report`] needs: data, optionally the true system, and how to train.
+#[derive(Debug, Clone, Copy)]
+pub struct Problem<'a> {
+    /// Name of the run (progress bar, outcome).
+    pub name: &'a str,
+    /// Training data (the trainer holds out its own validation split from it).
+    pub train: &'a Dataset,
+    /// Data the network never saw, on which it is compared with the Kalman filter.
+    pub held_out: &'a Dataset,
+    /// The true system, when known.
+    pub system: Option<&'a LinearSystem>,
+    /// The network.
+    pub network: &'a NetworkConfig,
+    /// The training.
+    pub training: &'a TrainingConfig,
+    /// Backend and precision.
+    pub compute: Compute,
+    /// Analysis settings.
+    pub analysis: AnalysisConfig,
+    /// Targets to check.
+    pub targets: Targets,
+}
+
+/// Trains on `problem.train`, compares with the references on `problem.held_out`, analyses
+/// the weights (against the truth when known) and writes `report.json` (with `spec` as its
+/// spec), `report.md` and the plots into `dir`. What `dynrec fit` and every experiment run.
+pub fn fit_and_report(
+    problem: &Problem<'_>,
+    spec: &impl Serialize,
+    dir: &Path,
+    progress: bool,
+) -> Result<Outcome> {
+    let started = Instant::now();
+    let mode = problem.network.mode;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let train_data = sequence_data(problem.train)?;
+    let test_data = sequence_data(problem.held_out)?;
+    let held_out = problem.held_out;
+
+    // References on the held-out data.
+    let kalman: Option<Vec<_>> = problem
+        .system
+        .map(|system| {
+            held_out
+                .sequences
+                .iter()
+                .map(|s| kalman_predictions(system, s))
+                .collect::<Result<_>>()
+        })
+        .transpose()?;
+    let kalman_mse = kalman.as_ref().map(|kalman| {
+        pooled_mse(
+            held_out
+                .sequences
+                .iter()
+                .zip(kalman.iter().cloned())
+                .map(|(s, k)| (&s.measurements, k)),
+        )
+    });
+    let truth_output_error_mse = match problem.system.and_then(truth_as_network) {
         Some(w) => Some(pooled_mse(
             held_out
                 .sequences
@@ -178,18 +246,18 @@ pub fn run(spec: &Spec, out: &Path, progress: bool) -> Result<Outcome> {
     };
 
     // Train.
-    let device = spec.compute.device().context("compute device")?;
+    let device = problem.compute.device().context("compute device")?;
     let mut recorder = Recorder::new(
-        &spec.name,
-        spec.training.restarts,
-        spec.training.max_steps,
-        spec.training.eval_every,
+        problem.name,
+        problem.training.restarts,
+        problem.training.max_steps,
+        problem.training.eval_every,
         progress,
     );
     let fit = train(
         &train_data,
-        &spec.network,
-        &spec.training,
+        problem.network,
+        problem.training,
         &device,
         &mut recorder,
     )
@@ -204,35 +272,50 @@ pub fn run(spec: &Spec, out: &Path, progress: bool) -> Result<Outcome> {
             .map(|s| &s.measurements)
             .zip(rnn_out.iter().cloned()),
     );
-    let floor = match spec.network.mode {
+    let floor = match mode {
         Mode::Predictor => kalman_mse,
-        Mode::Simulation => truth_output_error_mse.unwrap_or(kalman_mse),
+        Mode::Simulation => truth_output_error_mse.or(kalman_mse),
     };
-    let mse_ratio = rnn_mse / floor;
+    let mse_ratio = floor.map(|f| rnn_mse / f);
 
     // Analyse.
-    let truth = true_system(&system, spec.network.mode)?;
-    let input_mean = mean_network_input(&train_data, spec.network.mode);
-    let analysis = analyse(weights, Some(&truth), Some(&input_mean), &spec.analysis)
-        .context("analysing the trained weights")?;
+    let truth = problem
+        .system
+        .map(|system| true_system(system, mode))
+        .transpose()?;
+    let input_mean = mean_network_input(&train_data, mode);
+    let analysis = analyse(
+        weights,
+        truth.as_ref(),
+        Some(&input_mean),
+        &problem.analysis,
+    )
+    .context("analysing the trained weights")?;
     let eigen_error = analysis.eigen_error();
     let recurrent_error = analysis.recurrent_matching.as_ref().map(|m| m.max_distance);
     let closed_loop_error = analysis
         .closed_loop_matching
         .as_ref()
         .map(|m| m.max_distance);
-    let checks = checks(&spec, eigen_error, closed_loop_error, mse_ratio);
+    let checks = checks(
+        &problem.targets,
+        mode,
+        eigen_error,
+        closed_loop_error,
+        mse_ratio,
+    );
 
     // Report.
     let report = write_report(
-        &spec,
-        &dir,
+        spec,
+        mode,
+        dir,
         analysis,
         &recorder,
-        &fit.report.best_restart,
-        &held_out,
+        fit.report.best_restart,
+        held_out,
         &rnn_out,
-        &kalman,
+        kalman.as_deref(),
         Metrics {
             rnn_mse,
             kalman_mse,
@@ -244,8 +327,8 @@ pub fn run(spec: &Spec, out: &Path, progress: bool) -> Result<Outcome> {
         },
     )?;
     Ok(Outcome {
-        name: spec.name.clone(),
-        dir,
+        name: problem.name.to_string(),
+        dir: dir.to_path_buf(),
         verdict: report.verdict,
         eigen_error,
         recurrent_error,
@@ -262,12 +345,12 @@ pub fn run(spec: &Spec, out: &Path, progress: bool) -> Result<Outcome> {
 }
 
 fn checks(
-    spec: &Spec,
+    t: &Targets,
+    mode: Mode,
     eigen_error: Option<f64>,
     closed_loop_error: Option<f64>,
-    mse_ratio: f64,
+    mse_ratio: Option<f64>,
 ) -> Vec<Check> {
-    let t = &spec.targets;
     let mut out = Vec::new();
     let mut check = |name: &str, value: Option<f64>, target: Option<f64>| {
         if target.is_none() && value.is_none() {
@@ -281,7 +364,7 @@ fn checks(
             pass: target.is_none_or(|t| value <= t),
         });
     };
-    let what = match spec.network.mode {
+    let what = match mode {
         Mode::Simulation => "eig(U) vs eig(A)",
         Mode::Predictor => "eig(U + W_z V) vs eig(A)",
     };
@@ -291,63 +374,63 @@ fn checks(
         closed_loop_error,
         t.closed_loop_error,
     );
-    let floor = match spec.network.mode {
+    let floor = match mode {
         Mode::Predictor => "abs(MSE_rnn / MSE_kalman − 1)",
         Mode::Simulation => "abs(MSE_rnn / MSE_truth − 1)",
     };
-    check(floor, Some((mse_ratio - 1.0).abs()), t.mse_ratio);
+    check(floor, mse_ratio.map(|r| (r - 1.0).abs()), t.mse_ratio);
     out
 }
 
 struct Metrics {
     rnn_mse: f64,
-    kalman_mse: f64,
+    kalman_mse: Option<f64>,
     truth_output_error_mse: Option<f64>,
-    mse_ratio: f64,
+    mse_ratio: Option<f64>,
     train_seconds: f64,
     train_loss: f64,
     val_loss: f64,
 }
 
 fn write_report(
-    spec: &Spec,
+    spec: &impl Serialize,
+    mode: Mode,
     dir: &Path,
     analysis: Analysis,
     recorder: &Recorder,
-    best_restart: &usize,
+    best_restart: usize,
     held_out: &Dataset,
     rnn_out: &[nalgebra::DMatrix<f64>],
-    kalman: &[nalgebra::DMatrix<f64>],
+    kalman: Option<&[nalgebra::DMatrix<f64>]>,
     m: Metrics,
 ) -> Result<Report> {
-    let recorded = Recorded {
-        spec,
-        git_commit: git_commit(),
-        dynrec_version: env!("CARGO_PKG_VERSION"),
-    };
     let plot_list = plots::analysis_plots(dir, &analysis).context("drawing the analysis plots")?;
-    let mut report = Report::new(&recorded, analysis)
+    let mut report = Report::new(spec, analysis)
         .context("building the report")?
         .metric("heldout_mse_rnn", m.rnn_mse)
-        .metric("heldout_mse_kalman", m.kalman_mse)
-        .metric("heldout_mse_ratio", m.mse_ratio)
         .metric("train_loss", m.train_loss)
         .metric("validation_loss", m.val_loss)
         .metric("train_seconds", m.train_seconds);
+    if let Some(k) = m.kalman_mse {
+        report = report.metric("heldout_mse_kalman", k);
+    }
+    if let Some(r) = m.mse_ratio {
+        report = report.metric("heldout_mse_ratio", r);
+    }
     if let Some(t) = m.truth_output_error_mse {
         report = report.metric("heldout_mse_truth_output_error", t);
     }
     for (title, files) in plot_list {
         report = report.plot(&title, &files.png_name());
     }
-    let floor = match spec.network.mode {
-        Mode::Predictor => Some(m.kalman_mse),
+    let floor = match mode {
+        Mode::Predictor => m.kalman_mse,
         Mode::Simulation => m.truth_output_error_mse,
     };
     let curves = &recorder.curves;
     if let (Some(train), Some(val)) = (
-        curves.train.get(*best_restart),
-        curves.validation.get(*best_restart),
+        curves.train.get(best_restart),
+        curves.validation.get(best_restart),
     ) && !train.is_empty()
     {
         let files = plots::loss_plot(dir, "loss", train, val, floor).context("loss plot")?;
@@ -356,13 +439,12 @@ fn write_report(
             &files.png_name(),
         );
     }
-    if let (Some(seq), Some(rnn), Some(kf)) =
-        (held_out.sequences.first(), rnn_out.first(), kalman.first())
-    {
+    if let (Some(seq), Some(rnn)) = (held_out.sequences.first(), rnn_out.first()) {
+        let kf = kalman.and_then(|k| k.first());
         let trace = PredictionTrace {
             measured: seq.measurements.row(0).iter().copied().collect(),
             rnn: rnn.row(0).iter().copied().collect(),
-            kalman: Some(kf.row(0).iter().copied().collect()),
+            kalman: kf.map(|kf| kf.row(0).iter().copied().collect()),
             channel: "z1".to_string(),
             unit: String::new(),
         };

@@ -1,4 +1,7 @@
-//! `dynrec`: simulate linear state-space systems and Kalman-filter data on the command line.
+//! `dynrec`: simulate linear state-space systems, Kalman-filter data and fit RNNs to it on the
+//! command line.
+
+mod fit;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -22,6 +25,8 @@ enum Command {
     Simulate(SimulateArgs),
     /// Kalman-filter (or RTS-smooth) a data file with a system file.
     Filter(FilterArgs),
+    /// Train an Elman RNN on a data file and report whether its weights reveal the dynamics.
+    Fit(fit::FitArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -101,6 +106,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Simulate(args) => run_simulate(&args),
         Command::Filter(args) => run_filter(&args),
+        Command::Fit(args) => fit::run_fit(&args),
     }
 }
 

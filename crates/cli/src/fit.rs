@@ -1,0 +1,267 @@
+//! `dynrec fit`: the experiments' runner on a user's own data file (no simulation).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::ValueEnum;
+use dynrec_analysis::AnalysisConfig;
+use dynrec_experiments::runner::sequence_data;
+use dynrec_experiments::{Problem, Targets, fit_and_report, git_commit};
+use dynrec_model::{Activation, Compute, Mode, NetworkConfig, Silent, TrainingConfig, train};
+use dynrec_truth::{Dataset, LinearSystem};
+use serde::Serialize;
+
+/// Arguments of `dynrec fit`.
+#[derive(Debug, clap::Args)]
+pub struct FitArgs {
+    /// The data file (CSV: [seq,][t,]u1..,z1..[,x1..]).
+    #[arg(long)]
+    data: PathBuf,
+    /// Folder of the report (report.json, report.md, plots).
+    #[arg(long)]
+    out: PathBuf,
+    /// The true system (TOML), when known: the learned dynamics are compared with it and the
+    /// RNN with its Kalman filter.
+    #[arg(long)]
+    system: Option<PathBuf>,
+    /// Hidden size, or `auto`: the smallest in 1..=6 whose validation loss is within 1% of the
+    /// best.
+    #[arg(long, default_value = "auto")]
+    hidden: Hidden,
+    /// simulation (fed u only) or predictor (fed u and the previous z). Default: simulation
+    /// when the data has u columns, predictor otherwise.
+    #[arg(long, value_enum)]
+    mode: Option<ModeArg>,
+    /// The cell's nonlinearity.
+    #[arg(long, value_enum, default_value_t = ActivationArg::Linear)]
+    activation: ActivationArg,
+    /// Seed of training (restarts, minibatches, validation split).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// How long to train.
+    #[arg(long, value_enum, default_value_t = FitBudget::Quick)]
+    budget: FitBudget,
+}
+
+/// `--hidden`: a size or `auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Hidden {
+    /// Chosen by validation loss.
+    Auto,
+    /// Fixed.
+    Size(usize),
+}
+
+impl std::str::FromStr for Hidden {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        if s == "auto" {
+            return Ok(Self::Auto);
+        }
+        match s.parse::<usize>() {
+            Ok(n) if n > 0 => Ok(Self::Size(n)),
+            _ => Err(format!("expected a positive integer or `auto`, got `{s}`")),
+        }
+    }
+}
+
+/// `--mode`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ModeArg {
+    Simulation,
+    Predictor,
+}
+
+/// `--activation`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ActivationArg {
+    Linear,
+    Tanh,
+    Relu,
+}
+
+/// `--budget`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FitBudget {
+    /// Two restarts of at most 1000 Adam steps, 100 L-BFGS iterations.
+    Quick,
+    /// Four restarts of at most 3000 Adam steps, 200 L-BFGS iterations.
+    Full,
+}
+
+/// What `report.json` records as the spec of a fit.
+#[derive(Debug, Serialize)]
+struct FitSpec {
+    data: PathBuf,
+    system: Option<PathBuf>,
+    hidden: Hidden,
+    /// Validation loss of each candidate hidden size (`--hidden auto`).
+    hidden_search: Vec<(usize, f64)>,
+    held_out_sequences: Vec<i64>,
+    network: NetworkConfig,
+    training: TrainingConfig,
+    compute: Compute,
+    analysis: AnalysisConfig,
+    seed: u64,
+    budget: FitBudget,
+    git_commit: String,
+    dynrec_version: &'static str,
+}
+
+/// Largest hidden size `--hidden auto` tries.
+const MAX_AUTO_HIDDEN: usize = 6;
+
+/// Trains, compares and writes the report of `dynrec fit`.
+pub fn run_fit(args: &FitArgs) -> Result<()> {
+    let data = Dataset::load(&args.data)?;
+    let system = match &args.system {
+        Some(path) => {
+            let system = LinearSystem::load(path)?;
+            data.check_against(&system, &args.data)?;
+            Some(system)
+        }
+        None => None,
+    };
+    let mode = match args.mode {
+        Some(ModeArg::Simulation) => Mode::Simulation,
+        Some(ModeArg::Predictor) => Mode::Predictor,
+        None if data.n_inputs() > 0 => Mode::Simulation,
+        None => Mode::Predictor,
+    };
+    if mode == Mode::Simulation && data.n_inputs() == 0 {
+        bail!(
+            "{}: simulation mode needs input columns u1..; use --mode predictor",
+            args.data.display()
+        );
+    }
+    let activation = match args.activation {
+        ActivationArg::Linear => Activation::Linear,
+        ActivationArg::Tanh => Activation::Tanh,
+        ActivationArg::Relu => Activation::Relu,
+    };
+    let training = match args.budget {
+        FitBudget::Quick => TrainingConfig {
+            seed: args.seed,
+            restarts: 2,
+            max_steps: 1000,
+            lbfgs_iterations: 100,
+            ..TrainingConfig::default()
+        },
+        FitBudget::Full => TrainingConfig {
+            seed: args.seed,
+            restarts: 4,
+            max_steps: 3000,
+            lbfgs_iterations: 200,
+            ..TrainingConfig::default()
+        },
+    };
+
+    // Held out for the comparison with the Kalman filter: every fifth sequence, when there are
+    // at least five; otherwise the comparison is in-sample.
+    let in_sample = data.sequences.len() < 5;
+    let (train_set, held_out) = if !in_sample {
+        let (held, kept): (Vec<_>, Vec<_>) = data
+            .sequences
+            .iter()
+            .cloned()
+            .enumerate()
+            .partition(|(i, _)| i % 5 == 4);
+        let strip = |v: Vec<(usize, dynrec_truth::Sequence)>| {
+            Dataset::from_sequences(v.into_iter().map(|(_, s)| s).collect())
+        };
+        (strip(kept), strip(held))
+    } else {
+        eprintln!(
+            "note: {} sequence(s): fewer than 5, so the MSEs are measured in-sample",
+            data.sequences.len()
+        );
+        (data.clone(), data.clone())
+    };
+
+    let network = |d_hidden| NetworkConfig {
+        mode,
+        d_hidden,
+        activation,
+        ..NetworkConfig::default()
+    };
+    let mut hidden_search = Vec::new();
+    let d_hidden = match args.hidden {
+        Hidden::Size(n) => n,
+        Hidden::Auto => {
+            let device = Compute::default().device().context("compute device")?;
+            let train_data = sequence_data(&train_set)?;
+            let search = TrainingConfig {
+                restarts: 1,
+                ..training.clone()
+            };
+            for n in 1..=MAX_AUTO_HIDDEN {
+                let fit = train(&train_data, &network(n), &search, &device, &mut Silent)
+                    .with_context(|| format!("training with {n} hidden units"))?;
+                eprintln!("hidden {n}: validation loss {:.4e}", fit.report.val_loss);
+                hidden_search.push((n, fit.report.val_loss));
+            }
+            let best = hidden_search
+                .iter()
+                .map(|&(_, v)| v)
+                .fold(f64::INFINITY, f64::min);
+            let chosen = hidden_search
+                .iter()
+                .find(|&&(_, v)| v <= best * 1.01)
+                .map_or(1, |&(n, _)| n);
+            println!(
+                "hidden size: picked {chosen} (smallest within 1% of the best validation loss \
+                 {best:.4e})"
+            );
+            chosen
+        }
+    };
+
+    let spec = FitSpec {
+        data: args.data.clone(),
+        system: args.system.clone(),
+        hidden: args.hidden,
+        hidden_search,
+        held_out_sequences: if in_sample {
+            Vec::new()
+        } else {
+            held_out.sequences.iter().map(|s| s.id).collect()
+        },
+        network: network(d_hidden),
+        training: training.clone(),
+        compute: Compute::default(),
+        analysis: AnalysisConfig::default(),
+        seed: args.seed,
+        budget: args.budget,
+        git_commit: git_commit(),
+        dynrec_version: env!("CARGO_PKG_VERSION"),
+    };
+    let outcome = fit_and_report(
+        &Problem {
+            name: "fit",
+            train: &train_set,
+            held_out: &held_out,
+            system: system.as_ref(),
+            network: &spec.network,
+            training: &spec.training,
+            compute: spec.compute,
+            analysis: spec.analysis,
+            targets: Targets::default(),
+        },
+        &spec,
+        &args.out,
+        true,
+    )?;
+    println!("{}", outcome.verdict);
+    println!(
+        "held-out MSE: RNN {:.4e}{}; report in {}",
+        outcome.rnn_mse,
+        outcome
+            .kalman_mse
+            .map(|k| format!(", Kalman one-step {k:.4e}"))
+            .unwrap_or_default(),
+        outcome.dir.join("report.md").display()
+    );
+    Ok(())
+}
