@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use dynrec_analysis::plots::{self, PredictionTrace};
 use dynrec_analysis::{Analysis, Report, TrueSystem, analyse};
-use dynrec_model::{Mode, SequenceData, TrainingReport, train};
+use dynrec_model::{Activation, Mode, SequenceData, TrainingReport, train};
 use dynrec_truth::{Dataset, LinearSystem, SimulationConfig, simulate};
 use serde::{Deserialize, Serialize};
 
@@ -47,6 +47,9 @@ pub struct Outcome {
     pub recurrent_error: Option<f64>,
     /// Eigen error of `U` against `A − K H` (predictor mode).
     pub closed_loop_error: Option<f64>,
+    /// Share of the output energy carried by learned modes left unmatched to a true eigenvalue
+    /// (hidden size above the true order).
+    pub extra_mode_energy: Option<f64>,
     /// Held-out MSE of the network.
     pub rnn_mse: f64,
     /// Held-out one-step MSE of the Kalman filter with the true system (when known).
@@ -297,12 +300,17 @@ pub fn fit_and_report(
         .closed_loop_matching
         .as_ref()
         .map(|m| m.max_distance);
+    let extra_mode_energy = analysis
+        .extra_mode_energy()
+        .filter(|_| analysis.order.is_some_and(|n| analysis.d_hidden > n));
     let checks = checks(
         &problem.targets,
         mode,
+        problem.network.activation,
         eigen_error,
         closed_loop_error,
         mse_ratio,
+        extra_mode_energy,
     );
 
     // Report.
@@ -333,6 +341,7 @@ pub fn fit_and_report(
         eigen_error,
         recurrent_error,
         closed_loop_error,
+        extra_mode_energy,
         rnn_mse,
         kalman_mse,
         truth_output_error_mse,
@@ -347,9 +356,11 @@ pub fn fit_and_report(
 fn checks(
     t: &Targets,
     mode: Mode,
+    activation: Activation,
     eigen_error: Option<f64>,
     closed_loop_error: Option<f64>,
     mse_ratio: Option<f64>,
+    extra_mode_energy: Option<f64>,
 ) -> Vec<Check> {
     let mut out = Vec::new();
     let mut check = |name: &str, value: Option<f64>, target: Option<f64>| {
@@ -364,9 +375,10 @@ fn checks(
             pass: target.is_none_or(|t| value <= t),
         });
     };
-    let what = match mode {
-        Mode::Simulation => "eig(U) vs eig(A)",
-        Mode::Predictor => "eig(U + W_z V) vs eig(A)",
+    let what = match (mode, activation) {
+        (_, Activation::Tanh | Activation::Relu) => "eig(fixed-point Jacobian) vs eig(A)",
+        (Mode::Simulation, Activation::Linear) => "eig(U) vs eig(A)",
+        (Mode::Predictor, Activation::Linear) => "eig(U + W_z V) vs eig(A)",
     };
     check(what, eigen_error, t.eigen_error);
     check(
@@ -379,6 +391,11 @@ fn checks(
         Mode::Simulation => "abs(MSE_rnn / MSE_truth − 1)",
     };
     check(floor, mse_ratio.map(|r| (r - 1.0).abs()), t.mse_ratio);
+    check(
+        "output energy share of the extra modes",
+        extra_mode_energy,
+        t.extra_mode_energy,
+    );
     out
 }
 

@@ -147,6 +147,10 @@ pub struct Targets {
     /// Largest `|MSE_rnn / MSE_floor − 1|` on held-out data, where the floor is the Kalman
     /// predictor's (predictor mode) or the true system's output-error prediction (simulation).
     pub mse_ratio: Option<f64>,
+    /// Largest share of the output energy carried by the learned modes that match no true
+    /// eigenvalue (hidden size above the true order).
+    #[serde(default)]
+    pub extra_mode_energy: Option<f64>,
 }
 
 /// One run: system → simulate → Kalman reference → train → analyse → report.

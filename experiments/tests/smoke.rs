@@ -97,3 +97,30 @@ fn predictor() {
         assert!((o.rnn_mse / o.kalman_mse.unwrap() - 1.0).abs() <= 0.05);
     }
 }
+
+/// hidden_size (claim 4): with 2n hidden units the true eigenvalues are among eig(U) to 1e-2
+/// and the unmatched modes carry at most 1% of the output energy.
+#[test]
+fn hidden_size() {
+    let (summary, _dir) = smoke(env!("CARGO_BIN_EXE_hidden_size"));
+    for o in &summary.outcomes {
+        assert!(o.training.restarts.iter().all(|r| r.val_loss.is_finite()));
+        assert!(o.eigen_error.unwrap() <= 1e-2, "{:?}", o.eigen_error);
+        assert!(
+            o.extra_mode_energy.unwrap() <= 1e-2,
+            "{:?}",
+            o.extra_mode_energy
+        );
+    }
+}
+
+/// tanh (claim 3): at a small input amplitude the Jacobian of the tanh network at its fixed
+/// point has the eigenvalues of A to 1e-2.
+#[test]
+fn tanh() {
+    let (summary, _dir) = smoke(env!("CARGO_BIN_EXE_tanh"));
+    for o in &summary.outcomes {
+        assert!(o.eigen_error.unwrap() <= 1e-2, "{:?}", o.eigen_error);
+        assert!(o.verdict.contains("Jacobian"), "{}", o.verdict);
+    }
+}

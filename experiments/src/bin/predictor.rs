@@ -52,6 +52,7 @@ fn spec(name: &str, system: SystemSpec, budget: Budget, closed_loop: Option<f64>
         seed: 2,
         budget,
         targets: Targets {
+            extra_mode_energy: None,
             eigen_error: Some(1e-2),
             closed_loop_error: closed_loop,
             mse_ratio: Some(0.05),

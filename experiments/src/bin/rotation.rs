@@ -45,6 +45,7 @@ fn spec(name: &str, system: SystemSpec, budget: Budget) -> Spec {
         seed: 1,
         budget,
         targets: Targets {
+            extra_mode_energy: None,
             eigen_error: Some(1e-2),
             closed_loop_error: None,
             mse_ratio: Some(0.05),
