@@ -7,6 +7,12 @@
 //! Expected answer: the n best-matched eigenvalues of `U` agree with eig(A) to ≤ 1e-2 at every
 //! size, and the extra modes barely reach the output: the mode ranking gives them together at
 //! most 1% of the output energy, so the report flags them as spurious.
+//!
+//! What the committed run found: the true pair is recovered to ≤ 6e-5 at every size, and the
+//! extra modes carry ≤ 1e-5 of the output energy at 2n and 3n; at 4n the target is missed: two
+//! extra modes at −0.31 ± 0.05i are ranked dominant with 4.6% of the energy each although the
+//! held-out MSE equals the true system's to 0.2%, i.e. their contributions cancel in the output
+//! and the per-mode energy share (which ignores cross terms) does not see it.
 
 use dynrec_experiments::{Budget, Prior, Spec, SystemSpec, Targets, cli};
 use dynrec_model::{Activation, Compute, Mode, NetworkConfig, TrainingConfig};
