@@ -15,6 +15,7 @@ pub mod progress;
 pub mod reference;
 pub mod runner;
 pub mod spec;
+pub mod sweep;
 
 pub use runner::{Check, Outcome, Problem, Recorded, fit_and_report, git_commit, run};
 pub use spec::{Budget, Prior, Spec, SystemSpec, Targets};

@@ -1,0 +1,156 @@
+//! Sweeps: one parameter varied, several seeds per value, all runs in parallel (rayon) under one
+//! `indicatif` bar; a sweep plot (mean and min–max over seeds) and a table of the metric.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use dynrec_analysis::plots::{Sweep, SweepPoint, SweepSeries, sweep_plot};
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+
+use crate::cli::{Args, Summary, results_root, table, write_index};
+use crate::runner::{Outcome, run};
+use crate::spec::{Budget, Spec};
+
+/// One curve: a label and, per parameter value, the specs of its seeds.
+pub struct Series {
+    /// Title of its plot.
+    pub label: String,
+    /// Its parameter axis label.
+    pub x_label: String,
+    /// `(x, specs)`: one spec per seed.
+    pub points: Vec<(f64, Vec<Spec>)>,
+}
+
+/// A sweep: its curves and how to read a metric off an outcome.
+pub struct SweepSpec {
+    /// Metric axis label.
+    pub y_label: String,
+    /// Log scale on the parameter axis.
+    pub log_x: bool,
+    /// Log scale on the metric axis.
+    pub log_y: bool,
+    /// The metric plotted.
+    pub metric: fn(&Outcome) -> Option<f64>,
+    /// The curves (one plot each).
+    pub series: Vec<Series>,
+}
+
+/// Runs a sweep binary: every spec in parallel, then per-series plots, the table, the summary
+/// and the `results/README.md` index. Exits with status 2 when a target is missed.
+pub fn main(experiment: &str, question: &str, sweep: fn(Budget) -> SweepSpec) -> Result<()> {
+    let args = Args::parse();
+    let default_out = args.out.is_none();
+    let out = args.out.unwrap_or_else(|| results_root().join(experiment));
+    let spec = sweep(args.budget);
+    let all: Vec<&Spec> = spec
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter().flat_map(|(_, specs)| specs.iter()))
+        .collect();
+    let bar = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(all.len() as u64)
+    };
+    if let Ok(style) =
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} runs ({elapsed})")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_prefix(experiment.to_string());
+    let outcomes: Vec<Outcome> = all
+        .par_iter()
+        .map(|s| {
+            let o = run(s, &out, false).with_context(|| format!("run {}", s.name));
+            bar.inc(1);
+            o
+        })
+        .collect::<Result<_>>()?;
+    bar.finish_and_clear();
+    for o in &outcomes {
+        println!("{}: {}", o.name, o.verdict);
+    }
+
+    let find = |name: &str| outcomes.iter().find(|o| o.name == name);
+    let mut markdown = format!(
+        "# {experiment}\n\n{question}\n\nBudget: {:?}.\n\n",
+        args.budget
+    );
+    let mut lines = String::new();
+    for (i, series) in spec.series.iter().enumerate() {
+        let mut points = Vec::new();
+        markdown += &format!(
+            "## {}\n\n| {} | {} (per seed) |\n|---|---|\n",
+            series.label, series.x_label, spec.y_label
+        );
+        for (x, specs) in &series.points {
+            let values: Vec<f64> = specs
+                .iter()
+                .filter_map(|s| find(&s.name).and_then(spec.metric))
+                .collect();
+            let line = values
+                .iter()
+                .map(|v| format!("{v:.3e}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            lines += &format!("{} = {x}: {line}\n", series.x_label);
+            markdown += &format!("| {x} | {line} |\n");
+            points.push(SweepPoint { x: *x, values });
+        }
+        let plot = Sweep {
+            title: series.label.clone(),
+            x_label: series.x_label.clone(),
+            y_label: spec.y_label.clone(),
+            log_x: spec.log_x,
+            log_y: spec.log_y,
+            series: vec![SweepSeries {
+                label: "RNN".to_string(),
+                points,
+            }],
+        };
+        let stem = format!("sweep_{i}");
+        let files = sweep_plot(&out, &stem, &plot).context("sweep plot")?;
+        markdown += &format!("\n![{}]({})\n\n", series.label, files.png_name());
+    }
+    let passed = outcomes.iter().all(Outcome::passed);
+    let checks = table(&outcomes);
+    let failed: Vec<&Outcome> = outcomes.iter().filter(|o| !o.passed()).collect();
+    println!(
+        "\n{} runs, {} missed a target{}",
+        outcomes.len(),
+        failed.len(),
+        failed
+            .iter()
+            .map(|o| format!(" {}", o.name))
+            .collect::<String>()
+    );
+    println!("{} (per seed):\n{lines}", spec.y_label);
+    markdown += &format!("## Every run\n\n{checks}\n");
+    dynrec_truth::io::write_atomically(&out.join("README.md"), |w| {
+        w.write_all(markdown.as_bytes())
+    })
+    .context("writing the sweep summary")?;
+    let summary = Summary {
+        experiment: experiment.to_string(),
+        question: question.to_string(),
+        budget: args.budget,
+        outcomes,
+        passed,
+    };
+    let json = serde_json::to_string_pretty(&summary)? + "\n";
+    dynrec_truth::io::write_atomically(&out.join("outcomes.json"), |w| {
+        w.write_all(json.as_bytes())
+    })
+    .context("writing outcomes.json")?;
+    if default_out {
+        write_index(Path::new(&results_root())).context("writing results/README.md")?;
+    }
+    if !passed {
+        eprintln!("some targets were missed");
+        std::process::exit(2);
+    }
+    Ok(())
+}
