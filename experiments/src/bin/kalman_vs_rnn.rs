@@ -3,8 +3,10 @@
 //! true system, as the training data grows (several seeds, all runs in parallel).
 //!
 //! Expected answer: the RNN's held-out one-step MSE over the Kalman filter's (the Bayes floor)
-//! falls towards 1 as the number of training sequences grows; from 32 sequences × 200 rows on it
-//! is within 5% (the target there). With little data the RNN overfits and stays above the floor.
+//! falls towards 1 as the number of training sequences grows, and is within 5% from 32
+//! sequences × 200 rows on (the target there). What the committed run found (3 seeds): 1.02
+//! with 2 sequences, 1.006 with 16, 1.001 with 64: a 6-parameter linear predictor gets close to
+//! the Bayes floor with very little data.
 
 use dynrec_experiments::sweep::{self, Series, SweepSpec};
 use dynrec_experiments::{Budget, Prior, Spec, SystemSpec, Targets};

@@ -2,11 +2,12 @@
 //! simulation-mode RNN (hidden = n) on the damped rotation depends on the measurement noise and
 //! on the amount of data, over several seeds (all runs in parallel).
 //!
-//! Expected answer: the error grows with the noise variance R (roughly as √R: a noise-limited
-//! estimate) and shrinks as the number of training sequences grows; at every point the error
-//! should stay within the 1e-2 tolerance except at the highest noise with the least data.
-//! The plots show the mean over seeds with min–max bars; classical baselines join them once the
-//! `sysid` crate lands.
+//! Expected answer: the error grows with the noise variance R and shrinks as the number of
+//! training sequences grows. What the committed run found (3 seeds): the error rises from
+//! ~4e-5 at R = 1e-4 to ~1e-3 at R = 1 (signal variance ~4), and falls from ~3.5e-4 with 4
+//! sequences to ~6.5e-5 with 64; every run stays well inside the 1e-2 tolerance. The plots show
+//! the mean over seeds with min–max bars; classical baselines join them once the `sysid` crate
+//! is wired into the runner.
 
 use dynrec_experiments::sweep::{self, Series, SweepSpec};
 use dynrec_experiments::{Budget, Prior, Spec, SystemSpec, Targets};
