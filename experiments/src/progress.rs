@@ -4,7 +4,9 @@
 use dynrec_model::{Observer, Phase, Progress, RestartReport};
 use indicatif::{ProgressBar, ProgressStyle};
 
-/// Loss curves of each restart, sampled at every validation evaluation.
+/// Loss curves of each restart: one point per validation evaluation during Adam, then (training
+/// only, on the full training set) one point per L-BFGS iteration, so that a polish that moves
+/// the loss shows on the plot.
 #[derive(Debug, Clone, Default)]
 pub struct Curves {
     /// `train[r]`: training (minibatch) losses of restart `r`.
@@ -77,6 +79,9 @@ impl Observer for Recorder {
                 self.bar.set_message(format!("loss {:.3e}", p.loss));
             }
         } else {
+            if let Some(t) = self.curves.train.last_mut() {
+                t.push(p.loss);
+            }
             self.bar
                 .set_message(format!("L-BFGS {} loss {:.3e}", p.step, p.loss));
         }

@@ -452,7 +452,7 @@ fn write_report(
     {
         let files = plots::loss_plot(dir, "loss", train, val, floor).context("loss plot")?;
         report = report.plot(
-            "Training and validation loss (best restart) against the floor",
+            "Training (Adam, then L-BFGS) and validation loss of the best restart, against the floor",
             &files.png_name(),
         );
     }

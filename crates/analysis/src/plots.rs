@@ -380,7 +380,7 @@ impl Figure for LossFigure<'_> {
             .build_cartesian_2d(1.0..epochs, lo..hi)?;
         chart
             .configure_mesh()
-            .x_desc("epoch")
+            .x_desc("evaluation (Adam every few steps, then L-BFGS iterations)")
             .y_desc("mean squared error (log scale)")
             .x_label_formatter(&tick)
             .y_label_formatter(&pow10_label)
@@ -426,7 +426,7 @@ impl Figure for LossFigure<'_> {
     }
 }
 
-/// Training and validation loss per epoch on a log scale, with the Kalman floor as a line.
+/// Training and validation loss per evaluation on a log scale, with the Kalman floor as a line.
 pub fn loss_plot(
     dir: &Path,
     stem: &str,
