@@ -17,6 +17,11 @@ x0 = [0.5, -0.2, 0.1]
 P0 = [[2.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 2.0]]
 "#;
 
+/// `dir/name` as a string argument.
+fn in_dir(dir: &Path, name: &str) -> String {
+    dir.join(name).to_str().expect("utf-8 path").to_string()
+}
+
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -59,13 +64,7 @@ fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<f64>>) {
 #[test]
 fn filter_and_smoother_agree_with_pykalman() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let p = |name: &str| {
-        dir.path()
-            .join(name)
-            .to_str()
-            .expect("utf-8 path")
-            .to_string()
-    };
+    let p = |name: &str| in_dir(dir.path(), name);
     std::fs::write(p("S.toml"), SYSTEM).expect("write system");
     dynrec(&[
         "simulate",
@@ -166,13 +165,7 @@ fn filter_and_smoother_agree_with_pykalman() {
 #[test]
 fn bad_inputs_exit_non_zero_with_located_messages() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let p = |name: &str| {
-        dir.path()
-            .join(name)
-            .to_str()
-            .expect("utf-8 path")
-            .to_string()
-    };
+    let p = |name: &str| in_dir(dir.path(), name);
     std::fs::write(p("S.toml"), SYSTEM).expect("write");
     std::fs::write(
         p("bad.toml"),
