@@ -7,7 +7,7 @@ use crate::dynamics::{FixedPointOptions, FixedPointSearch, Linearisation, linear
 use crate::eigen::{C64, eigenvalues};
 use crate::error::{AnalysisError, Result, check_finite};
 use crate::matching::{Matching, match_eigenvalues};
-use crate::modes::{ModeRanking, rank_modes};
+use crate::modes::{ModeRanking, energy_share_of, rank_modes};
 use crate::serde_matrix;
 use crate::similarity::{
     MarkovComparison, SimilarityFit, StateRegression, StateSpace, compare_markov,
@@ -177,6 +177,10 @@ pub struct Analysis {
     pub markov: Option<MarkovComparison>,
     /// The recovered system's modes ranked by their contribution to the output.
     pub modes: Option<ModeRanking>,
+    /// Output-energy share of the recovered modes left unmatched to a true eigenvalue, taken
+    /// together (cross terms included, see [`crate::modes`]), when the truth is known.
+    #[serde(default)]
+    pub extra_mode_energy: Option<f64>,
     /// Regression of hidden on true states, when the caller supplies trajectories.
     pub state_regression: Option<StateRegression>,
     /// Classical estimates.
@@ -253,6 +257,7 @@ pub fn analyse(
         similarity: None,
         markov: None,
         modes: None,
+        extra_mode_energy: None,
         state_regression: None,
         baselines: Vec::new(),
         notes,
@@ -281,6 +286,11 @@ pub fn analyse(
         analysis.truth = eigenvalues(&truth.a)?;
         analysis.rnn_matching = Some(match_eigenvalues(&analysis.truth, &analysis.rnn));
         analysis.recurrent_matching = Some(match_eigenvalues(&analysis.truth, &analysis.recurrent));
+        if let Some(m) = &analysis.rnn_matching
+            && analysis.modes.is_some()
+        {
+            analysis.extra_mode_energy = energy_share_of(&learned, &m.unmatched_estimate).ok();
+        }
         if weights.mode == Mode::Predictor {
             match truth.closed_loop() {
                 Some(acl) => {
@@ -374,17 +384,9 @@ impl Analysis {
             .is_some_and(|m| m.max_distance <= self.tolerance && m.unmatched_truth.is_empty())
     }
 
-    /// Output-energy share of the recovered modes that have no true partner.
+    /// Output-energy share of the recovered modes that have no true partner (taken together).
     pub fn extra_mode_energy(&self) -> Option<f64> {
-        let (matching, modes) = (self.rnn_matching.as_ref()?, self.modes.as_ref()?);
-        Some(
-            matching
-                .unmatched_estimate
-                .iter()
-                .filter_map(|&j| modes.mode(j))
-                .map(|m| m.energy_share)
-                .sum(),
-        )
+        self.extra_mode_energy
     }
 }
 

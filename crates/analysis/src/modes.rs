@@ -13,18 +13,32 @@
 //! - `gain = ‖R_i‖ / (1 − |λ_i|)`: the peak over the unit circle of `‖R_i / (z − λ_i)‖`, the
 //!   mode's largest steady-state amplification (‖R_i‖ = ‖H r_i‖ ‖l_i B‖ for a rank-one matrix);
 //!   modes are ranked by it.
-//! - `energy = ‖R_i‖²_F / (1 − |λ_i|²) = Σ_j ‖R_i λ_i^j‖²_F`: the energy of the mode's impulse
-//!   response (cross terms between modes are not attributed). `energy_share` is its fraction
-//!   of the total; the dominant modes are the fewest, by descending energy, whose shares add up
-//!   to the requested fraction (99 % by default).
+//! - `energy_share`: the energy of the impulse response of the mode's *real group* alone (a real
+//!   eigenvalue, or a complex-conjugate pair, together with any eigenvalues repeated with them),
+//!   as a fraction of the energy of the whole impulse response, split equally between the
+//!   group's members. The energy of any set `S` of modes is exact, cross terms included:
+//!
+//!   ```text
+//!   E(S) = Σ_k ‖Σ_{i∈S} R_i λ_i^k‖²_F = Σ_{i,j∈S} tr(R_iᴴ R_j) / (1 − λ̄_i λ_j)
+//!   ```
+//!
+//!   Within a conjugate pair the cross term matters: a pair of nearly real eigenvalues with
+//!   nearly opposite residues can carry large `‖R_i‖` and yet produce almost no output, which a
+//!   sum of `‖R_i‖²/(1 − |λ_i|²)` would miss. Between groups the shares need not add up to 1
+//!   (their responses can reinforce or cancel each other).
+//!
+//! The dominant modes are the fewest groups, taken by descending energy, whose modal
+//! truncation reproduces the impulse response to the requested fraction:
+//! `E(rest) ≤ (1 − fraction) · E(all)` (99 % by default).
 //!
 //! An unstable mode (`|λ| ≥ 1`) with a nonzero residue has infinite gain and energy; then the
-//! unstable modes share the energy equally and the stable ones get 0. Modes with a repeated
-//! eigenvalue share their combined residue `Σ_{i∈group} H r_i l_i B` equally.
+//! unstable modes share the energy equally, the stable ones get 0, and the unstable ones are
+//! the dominant ones.
 
+use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
 
-use crate::eigen::{C64, diagonalise};
+use crate::eigen::{C64, Modal, diagonalise};
 use crate::error::Result;
 use crate::similarity::StateSpace;
 
@@ -40,9 +54,10 @@ pub struct ModeContribution {
     /// `‖R_i‖_F / (1 − |λ_i|)` (infinite, written as `null`, for an unstable mode).
     #[serde(with = "crate::serde_matrix::infinite_as_null")]
     pub gain: f64,
-    /// Fraction of the output energy carried by this mode.
+    /// Fraction of the output energy carried by this mode's real group alone, split equally
+    /// between the group's members (see the module documentation).
     pub energy_share: f64,
-    /// Among the fewest modes that carry the requested fraction of the energy.
+    /// Among the fewest modes whose truncation carries the requested fraction of the energy.
     pub dominant: bool,
 }
 
@@ -67,27 +82,125 @@ impl ModeRanking {
     }
 }
 
+/// The residues `R_i = (H r_i)(l_i B)` and eigenvalues of `ss`.
+struct Residues {
+    modal: Modal,
+    residues: Vec<DMatrix<C64>>,
+}
+
+impl Residues {
+    fn new(ss: &StateSpace) -> Result<Self> {
+        let modal = diagonalise(&ss.a)?;
+        let hc = ss.h.map(|x| C64::new(x, 0.0));
+        let bc = ss.b.map(|x| C64::new(x, 0.0));
+        let residues = (0..modal.values.len())
+            .map(|i| (&hc * modal.right.column(i)) * (modal.left.row(i) * &bc))
+            .collect();
+        Ok(Self { modal, residues })
+    }
+
+    /// `E(S) = Σ_{i,j∈S} tr(R_iᴴ R_j) / (1 − λ̄_i λ_j)`: the energy of the impulse response of
+    /// the modes in `set` (infinite when one of them is unstable with a nonzero residue).
+    fn energy(&self, set: &[usize]) -> f64 {
+        let lambda = &self.modal.values;
+        let zero = C64::new(0.0, 0.0);
+        if set
+            .iter()
+            .any(|&i| lambda[i].norm() >= 1.0 && self.residues[i].iter().any(|&x| x != zero))
+        {
+            return f64::INFINITY;
+        }
+        let mut total = zero;
+        for &i in set {
+            for &j in set {
+                let inner = self.residues[i].dotc(&self.residues[j]);
+                if inner != zero {
+                    total += inner / (C64::new(1.0, 0.0) - lambda[i].conj() * lambda[j]);
+                }
+            }
+        }
+        // A Gram sum: real and ≥ 0 up to rounding.
+        total.re.max(0.0)
+    }
+
+    /// Real groups: each cluster of repeated eigenvalues joined with the cluster of its
+    /// conjugates, so that every group's impulse response is real.
+    fn real_groups(&self) -> Vec<Vec<usize>> {
+        let values = &self.modal.values;
+        let clusters = &self.modal.clusters;
+        let cluster_of = |i: usize| clusters.iter().position(|c| c.contains(&i));
+        let mut taken = vec![false; clusters.len()];
+        let mut groups = Vec::new();
+        for (c, members) in clusters.iter().enumerate() {
+            if taken[c] {
+                continue;
+            }
+            taken[c] = true;
+            let mut group = members.clone();
+            // The conjugate of this cluster's first eigenvalue is (one of) the closest values to it.
+            let conjugate = values[members[0]].conj();
+            let partner = (0..values.len())
+                .filter(|j| !members.contains(j))
+                .min_by(|&x, &y| {
+                    (values[x] - conjugate)
+                        .norm()
+                        .total_cmp(&(values[y] - conjugate).norm())
+                });
+            if values[members[0]].im != 0.0
+                && let Some(j) = partner
+                && let Some(pc) = cluster_of(j)
+                && !taken[pc]
+            {
+                taken[pc] = true;
+                group.extend_from_slice(&clusters[pc]);
+            }
+            group.sort_unstable();
+            groups.push(group);
+        }
+        groups
+    }
+}
+
+/// The output energy of the modes `indices` of `ss` (indices in [`crate::eigen::eigenvalues`]
+/// order), cross terms included, as a fraction of the energy of the whole impulse response:
+/// `E(indices) / E(all)`.
+///
+/// `0` when `indices` is empty or the output has no energy. When `ss` is unstable the energies
+/// are infinite; the share is then `1` if the set holds an unstable mode that reaches the
+/// output, else `0`.
+pub fn energy_share_of(ss: &StateSpace, indices: &[usize]) -> Result<f64> {
+    let r = Residues::new(ss)?;
+    let all: Vec<usize> = (0..r.modal.values.len()).collect();
+    let (part, total) = (r.energy(indices), r.energy(&all));
+    Ok(if indices.is_empty() || total == 0.0 {
+        0.0
+    } else if total.is_infinite() {
+        if part.is_infinite() { 1.0 } else { 0.0 }
+    } else {
+        part / total
+    })
+}
+
 /// Ranks the modes of `ss` by their contribution to the output.
 ///
 /// Fails when `A` is defective (its eigenvectors do not form a basis).
 pub fn rank_modes(ss: &StateSpace, energy_fraction: f64) -> Result<ModeRanking> {
-    let modal = diagonalise(&ss.a)?;
-    let n = modal.values.len();
-    let hc = ss.h.map(|x| C64::new(x, 0.0));
-    let bc = ss.b.map(|x| C64::new(x, 0.0));
+    let r = Residues::new(ss)?;
+    let n = r.modal.values.len();
+    // Per-mode residue size: a repeated eigenvalue's members share their combined residue
+    // (the individual ones depend on the arbitrary basis of the eigenspace).
     let mut residue = vec![0.0; n];
-    for group in &modal.clusters {
-        // Σ_{i∈group} (H r_i)(l_i B)
-        let mut r = nalgebra::DMatrix::<C64>::zeros(hc.nrows(), bc.ncols());
-        for &i in group {
-            r += (&hc * modal.right.column(i)) * (modal.left.row(i) * &bc);
-        }
-        let size = r.norm() / group.len() as f64;
+    for group in &r.modal.clusters {
+        let combined = group.iter().fold(
+            DMatrix::<C64>::zeros(ss.h.nrows(), ss.b.ncols()),
+            |acc, &i| acc + &r.residues[i],
+        );
+        let size = combined.norm() / group.len() as f64;
         for &i in group {
             residue[i] = size;
         }
     }
-    let modulus: Vec<f64> = modal.values.iter().map(|z| z.norm()).collect();
+    let modulus: Vec<f64> = r.modal.values.iter().map(|z| z.norm()).collect();
     let unstable = |i: usize| modulus[i] >= 1.0 && residue[i] > 0.0;
     let gain: Vec<f64> = (0..n)
         .map(|i| {
@@ -100,42 +213,51 @@ pub fn rank_modes(ss: &StateSpace, energy_fraction: f64) -> Result<ModeRanking> 
             }
         })
         .collect();
-    let n_unstable = (0..n).filter(|&i| unstable(i)).count();
-    let share: Vec<f64> = if n_unstable > 0 {
-        (0..n)
-            .map(|i| {
-                if unstable(i) {
-                    1.0 / n_unstable as f64
-                } else {
-                    0.0
-                }
-            })
-            .collect()
-    } else {
-        let energy: Vec<f64> = (0..n)
-            .map(|i| residue[i].powi(2) / (1.0 - modulus[i].powi(2)))
-            .collect();
-        let total: f64 = energy.iter().sum();
-        energy
-            .iter()
-            .map(|e| if total > 0.0 { e / total } else { 0.0 })
-            .collect()
-    };
-    let mut by_energy: Vec<usize> = (0..n).collect();
-    by_energy.sort_by(|&i, &j| share[j].total_cmp(&share[i]).then(i.cmp(&j)));
+
+    let mut share = vec![0.0; n];
     let mut dominant = vec![false; n];
-    let mut carried = 0.0;
-    for &i in &by_energy {
-        if carried >= energy_fraction || share[i] == 0.0 {
-            break;
+    let n_unstable = (0..n).filter(|&i| unstable(i)).count();
+    if n_unstable > 0 {
+        for i in (0..n).filter(|&i| unstable(i)) {
+            share[i] = 1.0 / n_unstable as f64;
+            dominant[i] = true;
         }
-        dominant[i] = true;
-        carried += share[i];
+    } else {
+        let all: Vec<usize> = (0..n).collect();
+        let total = r.energy(&all);
+        let groups = r.real_groups();
+        let own: Vec<f64> = groups.iter().map(|g| r.energy(g)).collect();
+        if total > 0.0 {
+            for (g, e) in groups.iter().zip(&own) {
+                for &i in g {
+                    share[i] = e / total / g.len() as f64;
+                }
+            }
+            // Greedy modal truncation: add groups by descending own energy until the
+            // modes left out carry at most (1 − fraction) of the energy.
+            let mut order: Vec<usize> = (0..groups.len()).collect();
+            order.sort_by(|&x, &y| own[y].total_cmp(&own[x]).then(x.cmp(&y)));
+            let mut kept = vec![false; groups.len()];
+            for &g in &order {
+                let rest: Vec<usize> = (0..groups.len())
+                    .filter(|&h| !kept[h])
+                    .flat_map(|h| groups[h].iter().copied())
+                    .collect();
+                if r.energy(&rest) <= (1.0 - energy_fraction) * total || own[g] == 0.0 {
+                    break;
+                }
+                kept[g] = true;
+                for &i in &groups[g] {
+                    dominant[i] = true;
+                }
+            }
+        }
     }
+
     let mut modes: Vec<ModeContribution> = (0..n)
         .map(|i| ModeContribution {
             index: i,
-            eigenvalue: [modal.values[i].re, modal.values[i].im],
+            eigenvalue: [r.modal.values[i].re, r.modal.values[i].im],
             residue: residue[i],
             gain: gain[i],
             energy_share: share[i],

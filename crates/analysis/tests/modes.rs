@@ -1,7 +1,7 @@
 //! Mode ranking by contribution to the output.
 
 use approx::assert_relative_eq;
-use dynrec_analysis::modes::rank_modes;
+use dynrec_analysis::modes::{energy_share_of, rank_modes};
 use dynrec_analysis::similarity::StateSpace;
 use dynrec_analysis::{Activation, AnalysisConfig, Mode, RnnWeights, TrueSystem, analyse};
 use nalgebra::{DMatrix, DVector};
@@ -53,8 +53,10 @@ fn zero_residue_mode_is_negligible() {
 }
 
 /// Two modes with known residues: `A = diag(0.8, −0.5)`, `B = [1, 1]ᵀ`, `H = [1, 2]` give
-/// residues 1 and 2; gains `1/(1 − 0.8) = 5` and `2/(1 − 0.5) = 4`; energies `1/(1 − 0.64) = 2.78` and
-/// `4/(1 − 0.25) = 5.33`, so shares `0.3425` and `0.6575`, both needed for 99 %.
+/// residues 1 and 2; gains `1/(1 − 0.8) = 5` and `2/(1 − 0.5) = 4`. The impulse response is
+/// `g_k = 0.8^k + 2 (−0.5)^k`, with energy `Σ g_k² = 1/(1 − 0.64) + 4/(1 − 0.25) + 4/(1 + 0.4)`
+/// (the last term is the cross term `2 · 1 · 2 / (1 − 0.8 · (−0.5))`). Each mode alone carries
+/// `1/(1 − 0.64)` and `4/(1 − 0.25)` of it; both are needed for 99 %.
 #[test]
 fn residues_gains_and_energy_shares_by_hand() {
     let ss = StateSpace::new(
@@ -76,9 +78,10 @@ fn residues_gains_and_energy_shares_by_hand() {
         .expect("−0.5 mode");
     assert_relative_eq!(slow.gain, 5.0, epsilon = 1e-12);
     assert_relative_eq!(fast.gain, 4.0, epsilon = 1e-12);
-    let (e1, e2) = (1.0 / (1.0 - 0.64), 4.0 / (1.0 - 0.25));
-    assert_relative_eq!(slow.energy_share, e1 / (e1 + e2), epsilon = 1e-12);
-    assert_relative_eq!(fast.energy_share, e2 / (e1 + e2), epsilon = 1e-12);
+    let (e1, e2, cross) = (1.0 / (1.0 - 0.64), 4.0 / (1.0 - 0.25), 4.0 / 1.4);
+    let total = e1 + e2 + cross;
+    assert_relative_eq!(slow.energy_share, e1 / total, epsilon = 1e-12);
+    assert_relative_eq!(fast.energy_share, e2 / total, epsilon = 1e-12);
     assert_eq!(ranking.dominant_count(), 2);
     assert_eq!(
         ranking.modes[0].eigenvalue[0], slow.eigenvalue[0],
@@ -126,4 +129,98 @@ fn spurious_extra_mode_is_flagged() {
     );
     assert!(result.similarity.is_none(), "orders differ");
     assert!(result.markov.expect("compared").relative_error < 1e-14);
+}
+
+/// `Σ_k ‖H A^k B‖²_F`, summed until the terms vanish: the energy of the impulse response by brute
+/// force, independent of any eigendecomposition.
+fn impulse_energy(a: &DMatrix<f64>, b: &DMatrix<f64>, h: &DMatrix<f64>) -> f64 {
+    let mut x = b.clone();
+    let mut energy = 0.0;
+    for _ in 0..2000 {
+        energy += (h * &x).norm_squared();
+        x = a * x;
+    }
+    energy
+}
+
+/// A block-diagonal system: a complex pair `0.5 e^{±0.05i}` seen through `H = [1, 0]` and fed
+/// through `B = [0, 1]ᵀ` (so its response `−0.5^k sin(0.05 k)` is tiny although each of its
+/// residues has norm 0.5), beside a real mode 0.9 with residue 1.
+fn pair_and_real_mode() -> (DMatrix<f64>, DMatrix<f64>, DMatrix<f64>) {
+    let (c, s) = (0.5 * 0.05_f64.cos(), 0.5 * 0.05_f64.sin());
+    let a = DMatrix::from_row_slice(3, 3, &[c, -s, 0.0, s, c, 0.0, 0.0, 0.0, 0.9]);
+    let b = DMatrix::from_row_slice(3, 1, &[0.0, 1.0, 1.0]);
+    let h = DMatrix::from_row_slice(1, 3, &[1.0, 0.0, 1.0]);
+    (a, b, h)
+}
+
+/// The energy of a conjugate pair includes the cross term between its two members: a pair with
+/// large, nearly opposite residues and little output is not counted as a large contributor.
+/// The shares equal brute-force impulse-response energies of the blocks over that of the whole
+/// system, in any basis, and the real mode alone is dominant.
+#[test]
+fn conjugate_pair_energy_includes_its_cross_term() {
+    let (a, b, h) = pair_and_real_mode();
+    let total = impulse_energy(&a, &b, &h);
+    let pair = impulse_energy(
+        &a.view((0, 0), (2, 2)).into_owned(),
+        &b.rows(0, 2).into_owned(),
+        &h.columns(0, 2).into_owned(),
+    );
+    let real = 1.0 / (1.0 - 0.81);
+    let ss = StateSpace::new(a, b, h).expect("shapes");
+    let mut t = DMatrix::identity(3, 3);
+    t.view_mut((0, 0), (2, 2)).copy_from(&basis());
+    t[(2, 0)] = 0.2;
+    for system in [ss.clone(), ss.transformed(&t).expect("invertible")] {
+        let ranking = rank_modes(&system, 0.99).expect("diagonalisable");
+        let pair_modes: Vec<_> = ranking
+            .modes
+            .iter()
+            .filter(|m| m.eigenvalue[1] != 0.0)
+            .collect();
+        assert_eq!(pair_modes.len(), 2);
+        for m in &pair_modes {
+            assert_relative_eq!(m.residue, 0.5, epsilon = 1e-12);
+            assert_relative_eq!(m.energy_share, pair / total / 2.0, max_relative = 1e-9);
+            assert!(!m.dominant);
+        }
+        // Without the cross term each member would claim ‖R‖²/(1 − |λ|²) = 1/3 of energy.
+        let naive = 0.25 / (1.0 - 0.25);
+        assert!(pair < naive / 100.0, "pair {pair} vs naive {naive}");
+        let slow = ranking
+            .modes
+            .iter()
+            .find(|m| m.eigenvalue[1] == 0.0)
+            .expect("real mode");
+        assert_relative_eq!(slow.energy_share, real / total, max_relative = 1e-9);
+        assert!(slow.dominant);
+        assert_eq!(ranking.dominant_count(), 1);
+    }
+}
+
+/// `energy_share_of` a set of modes equals the brute-force energy of their block over that of
+/// the whole system: the pair alone, the real mode alone, everything, nothing.
+#[test]
+fn energy_share_of_sets_by_brute_force() {
+    let (a, b, h) = pair_and_real_mode();
+    let total = impulse_energy(&a, &b, &h);
+    let pair = impulse_energy(
+        &a.view((0, 0), (2, 2)).into_owned(),
+        &b.rows(0, 2).into_owned(),
+        &h.columns(0, 2).into_owned(),
+    );
+    let ss = StateSpace::new(a, b, h).expect("shapes");
+    let eig = dynrec_analysis::eigenvalues(&ss.a).expect("eigenvalues");
+    let pair_idx: Vec<usize> = (0..3).filter(|&i| eig[i].im != 0.0).collect();
+    let real_idx: Vec<usize> = (0..3).filter(|&i| eig[i].im == 0.0).collect();
+    let share = |set: &[usize]| energy_share_of(&ss, set).expect("diagonalisable");
+    assert_relative_eq!(share(&pair_idx), pair / total, max_relative = 1e-9);
+    assert_relative_eq!(
+        share(&real_idx),
+        1.0 / (1.0 - 0.81) / total,
+        max_relative = 1e-9
+    );
+    assert_relative_eq!(share(&[0, 1, 2]), 1.0, epsilon = 1e-12);
+    assert_eq!(share(&[]), 0.0);
 }
