@@ -8,9 +8,9 @@ use std::path::Path;
 
 use nalgebra::DMatrix;
 
+use crate::dynamics::Dynamics;
 use crate::error::{Result, TruthError};
 use crate::io::write_atomically;
-use crate::system::LinearSystem;
 
 /// One independent sequence of `T` rows. Columns of every matrix are time steps.
 ///
@@ -91,7 +91,7 @@ impl Dataset {
     /// Checks that the data fits `system`: as many `u` columns as `B` has columns, as many `z`
     /// columns as `H` has rows, and (if present) as many `x` columns as states. `path` names the
     /// file in the error; the problem is reported on the header (line 1).
-    pub fn check_against(&self, system: &LinearSystem, path: &Path) -> Result<()> {
+    pub fn check_against<D: Dynamics + ?Sized>(&self, system: &D, path: &Path) -> Result<()> {
         let header_error = |column: &str, message: String| TruthError::Data {
             path: path.to_path_buf(),
             line: 1,
@@ -103,7 +103,7 @@ impl Dataset {
             return Err(header_error(
                 "u",
                 format!(
-                    "the data has {} input column(s), the system has {m} input(s) (columns of B)",
+                    "the data has {} input column(s), the system has {m} input(s)",
                     self.n_inputs()
                 ),
             ));
@@ -112,7 +112,7 @@ impl Dataset {
             return Err(header_error(
                 "z",
                 format!(
-                    "the data has {} measurement column(s), the system has {p} (rows of H)",
+                    "the data has {} measurement column(s), the system has {p} output(s)",
                     self.n_outputs()
                 ),
             ));

@@ -131,6 +131,27 @@ pub enum TruthError {
         /// What is wrong.
         message: String,
     },
+    /// A state given as an equilibrium is not a fixed point of the noise-free transition.
+    #[error("equilibrium `{name}`: ‖f(x*, 0) − x*‖∞ = {residual:e} is not 0")]
+    NotEquilibrium {
+        /// The equilibrium's name.
+        name: String,
+        /// `‖f(x*, 0) − x*‖∞`.
+        residual: f64,
+    },
+    /// A simulated state (or a filter's estimate) stopped being finite.
+    #[error(
+        "{what} diverged in sequence {sequence} at row {row}: the state is no longer finite \
+         (reduce the step dt, the noise or the input amplitude)"
+    )]
+    Diverged {
+        /// What diverged, e.g. `"simulation"` or `"extended Kalman filter"`.
+        what: &'static str,
+        /// 0-based index of the sequence.
+        sequence: usize,
+        /// 0-based row within the sequence.
+        row: usize,
+    },
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io {

@@ -4,6 +4,7 @@
 use nalgebra::{DMatrix, DMatrixView, DVector};
 
 use crate::data::Sequence;
+use crate::dynamics::Dynamics;
 use crate::error::{Result, TruthError};
 use crate::system::LinearSystem;
 
@@ -59,7 +60,7 @@ fn block(storage: &[f64], n: usize, k: usize) -> DMatrixView<'_, f64> {
 }
 
 /// Checks that a sequence's dimensions fit the system.
-pub(crate) fn check_sequence(system: &LinearSystem, seq: &Sequence) -> Result<()> {
+pub(crate) fn check_sequence<D: Dynamics + ?Sized>(system: &D, seq: &Sequence) -> Result<()> {
     let mismatch = |what, found, expected| {
         Err(TruthError::DataMismatch {
             what,

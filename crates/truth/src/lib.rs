@@ -1,5 +1,8 @@
-//! Linear-Gaussian state-space systems: definition, simulation, Kalman filtering,
-//! Rauch–Tung–Striebel smoothing and the steady-state (Riccati) solution.
+//! State-space systems: linear-Gaussian ones with simulation, Kalman filtering,
+//! Rauch–Tung–Striebel smoothing and the steady-state (Riccati) solution, and any other
+//! dynamics through the [`Dynamics`] trait (a library of continuous-time nonlinear systems
+//! discretised by RK4, simulation, extended and unscented Kalman filters, systems selected by
+//! name in TOML).
 //!
 //! ```text
 //! x_k = A x_{k-1} + B u_k + w_k,   w_k ~ N(0, Q)
@@ -11,17 +14,22 @@
 //! first data row, before that row's measurement is used; the inputs of row k drive the
 //! transition into row k, so the first row's inputs are not used.
 
+pub mod continuous;
 pub mod data;
+pub mod dynamics;
 pub mod error;
 pub mod io;
 pub mod kalman;
+pub mod library;
 pub mod riccati;
 pub mod simulate;
 pub mod system;
 
+pub use continuous::{ContinuousDynamics, Rk4};
 pub use data::{Dataset, Sequence};
+pub use dynamics::{Dynamics, Equilibrium, check_jacobians, finite_difference_jacobian};
 pub use error::{Result, TruthError};
 pub use kalman::{Estimates, FilterOutput, SmootherOutput, estimate, filter, smooth};
 pub use riccati::{SteadyState, spectral_radius};
 pub use simulate::{InputSignal, SimulationConfig, simulate};
-pub use system::LinearSystem;
+pub use system::{LinearSystem, Noise};

@@ -31,10 +31,91 @@ pub struct LinearSystem {
     a: DMatrix<f64>,
     b: Option<DMatrix<f64>>,
     h: DMatrix<f64>,
+    noise: Noise,
+}
+
+/// The Gaussian part of a state-space model with `n` states and `p` outputs: additive process
+/// noise `w_k ~ N(0, Q)`, additive measurement noise `v_k ~ N(0, R)` and the prior
+/// `x_1 ~ N(x0, P0)` on the state at the first data row.
+///
+/// Checked once, at construction: `Q` (n×n) and `P0` are finite, symmetric positive
+/// semi-definite, `R` (p×p) is symmetric positive definite, `x0` has `n` finite entries.
+///
+/// # Shapes
+/// `q`: n×n, `r`: p×p, `x0`: n, `p0`: n×n.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Noise {
     q: DMatrix<f64>,
     r: DMatrix<f64>,
     x0: DVector<f64>,
     p0: DMatrix<f64>,
+}
+
+impl Noise {
+    /// Noise covariances `Q`, `R` with the default prior `x0 = 0`, `P0 = I`.
+    pub fn new(q: DMatrix<f64>, r: DMatrix<f64>) -> Result<Self> {
+        let n = q.nrows();
+        check_shape("Q", &q, n, n, "n x n")?;
+        check_covariance("Q", &q, false)?;
+        let p = r.nrows();
+        check_shape("R", &r, p, p, "p x p")?;
+        check_covariance("R", &r, true)?;
+        Ok(Self {
+            x0: DVector::zeros(n),
+            p0: DMatrix::identity(n, n),
+            q,
+            r,
+        })
+    }
+
+    /// `Q = q I_n`, `R = r I_p`, prior `x0 = 0`, `P0 = I`.
+    pub fn isotropic(n: usize, p: usize, q: f64, r: f64) -> Result<Self> {
+        Self::new(DMatrix::identity(n, n) * q, DMatrix::identity(p, p) * r)
+    }
+
+    /// The same noise with the prior `x_1 ~ N(x0, P0)` on the state at the first data row.
+    pub fn with_prior(mut self, x0: DVector<f64>, p0: DMatrix<f64>) -> Result<Self> {
+        let n = self.n_states();
+        if x0.len() != n {
+            return Err(TruthError::Dimension {
+                field: "x0",
+                expected: format!("{n} entries (n)"),
+                rows: x0.len(),
+                cols: 1,
+            });
+        }
+        check_finite("x0", &DMatrix::from_column_slice(n, 1, x0.as_slice()))?;
+        check_shape("P0", &p0, n, n, "n x n")?;
+        check_covariance("P0", &p0, false)?;
+        self.x0 = x0;
+        self.p0 = p0;
+        Ok(self)
+    }
+
+    /// Process-noise covariance `Q` (n×n).
+    pub fn q(&self) -> &DMatrix<f64> {
+        &self.q
+    }
+    /// Measurement-noise covariance `R` (p×p).
+    pub fn r(&self) -> &DMatrix<f64> {
+        &self.r
+    }
+    /// Prior mean of the state at the first data row.
+    pub fn x0(&self) -> &DVector<f64> {
+        &self.x0
+    }
+    /// Prior covariance of the state at the first data row.
+    pub fn p0(&self) -> &DMatrix<f64> {
+        &self.p0
+    }
+    /// Number of states `n` (rows of `Q`).
+    pub fn n_states(&self) -> usize {
+        self.q.nrows()
+    }
+    /// Number of outputs `p` (rows of `R`).
+    pub fn n_outputs(&self) -> usize {
+        self.r.nrows()
+    }
 }
 
 impl LinearSystem {
@@ -76,38 +157,33 @@ impl LinearSystem {
         check_finite("H", &h)?;
         let p = h.nrows();
         check_shape("Q", &q, n, n, "n x n")?;
-        check_covariance("Q", &q, false)?;
         check_shape("R", &r, p, p, "p x p (p = rows of H)")?;
-        check_covariance("R", &r, true)?;
+        let noise = Noise::new(q, r)?;
         let b = b.filter(|b| b.ncols() > 0);
-        Ok(Self {
-            x0: DVector::zeros(n),
-            p0: DMatrix::identity(n, n),
-            a,
-            b,
-            h,
-            q,
-            r,
-        })
+        Ok(Self { a, b, h, noise })
+    }
+
+    /// A system from its matrices and an already validated [`Noise`] (whose `Q` must be n×n
+    /// and `R` p×p).
+    pub fn from_parts(
+        a: DMatrix<f64>,
+        b: Option<DMatrix<f64>>,
+        h: DMatrix<f64>,
+        noise: Noise,
+    ) -> Result<Self> {
+        let (x0, p0) = (noise.x0.clone(), noise.p0.clone());
+        Self::new(a, b, h, noise.q, noise.r)?.with_prior(x0, p0)
     }
 
     /// The same system with the prior `x_1 ~ N(x0, P0)` on the state at the first data row.
     pub fn with_prior(mut self, x0: DVector<f64>, p0: DMatrix<f64>) -> Result<Self> {
-        let n = self.n_states();
-        if x0.len() != n {
-            return Err(TruthError::Dimension {
-                field: "x0",
-                expected: format!("{n} entries (n)"),
-                rows: x0.len(),
-                cols: 1,
-            });
-        }
-        check_finite("x0", &DMatrix::from_column_slice(n, 1, x0.as_slice()))?;
-        check_shape("P0", &p0, n, n, "n x n")?;
-        check_covariance("P0", &p0, false)?;
-        self.x0 = x0;
-        self.p0 = p0;
+        self.noise = self.noise.with_prior(x0, p0)?;
         Ok(self)
+    }
+
+    /// The noise covariances and the prior.
+    pub fn noise(&self) -> &Noise {
+        &self.noise
     }
 
     /// Dynamics matrix `A` (n×n).
@@ -124,19 +200,19 @@ impl LinearSystem {
     }
     /// Process-noise covariance `Q` (n×n).
     pub fn q(&self) -> &DMatrix<f64> {
-        &self.q
+        &self.noise.q
     }
     /// Measurement-noise covariance `R` (p×p).
     pub fn r(&self) -> &DMatrix<f64> {
-        &self.r
+        &self.noise.r
     }
     /// Prior mean of the state at the first data row.
     pub fn x0(&self) -> &DVector<f64> {
-        &self.x0
+        &self.noise.x0
     }
     /// Prior covariance of the state at the first data row.
     pub fn p0(&self) -> &DMatrix<f64> {
-        &self.p0
+        &self.noise.p0
     }
     /// Number of states `n`.
     pub fn n_states(&self) -> usize {
@@ -187,10 +263,10 @@ impl LinearSystem {
             a: rows(&self.a),
             b: self.b.as_ref().map(rows),
             h: rows(&self.h),
-            q: rows(&self.q),
-            r: rows(&self.r),
-            x0: Some(self.x0.iter().copied().collect()),
-            p0: Some(rows(&self.p0)),
+            q: rows(self.q()),
+            r: rows(self.r()),
+            x0: Some(self.x0().iter().copied().collect()),
+            p0: Some(rows(self.p0())),
         };
         let body = toml::to_string(&file).expect("a system of finite numbers always serialises");
         format!(
@@ -248,7 +324,7 @@ impl SystemFile {
 }
 
 /// A matrix from its rows, rejecting ragged rows.
-fn matrix(field: &'static str, rows: &[Vec<f64>]) -> Result<DMatrix<f64>> {
+pub(crate) fn matrix(field: &'static str, rows: &[Vec<f64>]) -> Result<DMatrix<f64>> {
     let first = rows.first().map_or(0, Vec::len);
     if let Some((i, row)) = rows.iter().enumerate().find(|(_, r)| r.len() != first) {
         return Err(TruthError::RaggedMatrix {
@@ -261,11 +337,11 @@ fn matrix(field: &'static str, rows: &[Vec<f64>]) -> Result<DMatrix<f64>> {
     Ok(DMatrix::from_fn(rows.len(), first, |i, j| rows[i][j]))
 }
 
-fn rows(m: &DMatrix<f64>) -> Vec<Vec<f64>> {
+pub(crate) fn rows(m: &DMatrix<f64>) -> Vec<Vec<f64>> {
     m.row_iter().map(|r| r.iter().copied().collect()).collect()
 }
 
-fn check_shape(
+pub(crate) fn check_shape(
     field: &'static str,
     m: &DMatrix<f64>,
     rows: usize,
@@ -284,7 +360,7 @@ fn check_shape(
     }
 }
 
-fn check_finite(field: &'static str, m: &DMatrix<f64>) -> Result<()> {
+pub(crate) fn check_finite(field: &'static str, m: &DMatrix<f64>) -> Result<()> {
     for j in 0..m.ncols() {
         for i in 0..m.nrows() {
             let value = m[(i, j)];
@@ -302,7 +378,11 @@ fn check_finite(field: &'static str, m: &DMatrix<f64>) -> Result<()> {
 }
 
 /// Checks that `m` is finite, symmetric and positive semi-definite (definite if `definite`).
-fn check_covariance(field: &'static str, m: &DMatrix<f64>, definite: bool) -> Result<()> {
+pub(crate) fn check_covariance(
+    field: &'static str,
+    m: &DMatrix<f64>,
+    definite: bool,
+) -> Result<()> {
     check_finite(field, m)?;
     let scale = m.amax().max(1.0);
     for i in 0..m.nrows() {
