@@ -83,10 +83,12 @@ pub enum TruthError {
         message: String,
     },
     /// A system file parsed, but a field is invalid.
-    #[error("{path}: {source}")]
+    #[error("{path}{}: {source}", line.map(|l| format!(", line {l}")).unwrap_or_default())]
     InvalidSystem {
         /// The file.
         path: PathBuf,
+        /// 1-based line of the offending field, when it is in the file.
+        line: Option<usize>,
         /// What is wrong.
         source: Box<TruthError>,
     },
@@ -147,8 +149,8 @@ pub enum TruthError {
     Diverged {
         /// What diverged, e.g. `"simulation"` or `"extended Kalman filter"`.
         what: &'static str,
-        /// 0-based index of the sequence.
-        sequence: usize,
+        /// The sequence's id (its `seq` value; 0-based index for simulated data).
+        sequence: i64,
         /// 0-based row within the sequence.
         row: usize,
     },

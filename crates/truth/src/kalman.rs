@@ -8,7 +8,7 @@ use crate::dynamics::Dynamics;
 use crate::error::{Result, TruthError};
 use crate::system::LinearSystem;
 
-const LN_2PI: f64 = 1.837_877_066_409_345_3;
+pub(crate) const LN_2PI: f64 = 1.837_877_066_409_345_3;
 
 /// Per-row results of [`filter`] on one sequence of `T` rows (`n` states, `p` outputs).
 ///
@@ -32,11 +32,36 @@ pub struct FilterOutput {
     /// `log p(z_1..z_T)` = Σ_k −½ (p_k log 2π + log det S_k + e_kᵀ S_k⁻¹ e_k), over the present
     /// components `p_k` of each row.
     pub log_likelihood: f64,
-    covariances: Vec<f64>,
-    predicted_covariances: Vec<f64>,
+    pub(crate) covariances: Vec<f64>,
+    pub(crate) predicted_covariances: Vec<f64>,
 }
 
 impl FilterOutput {
+    /// Storage for `t_len` rows of `n` states and `p` outputs (innovations `NaN`).
+    pub(crate) fn empty(n: usize, p: usize, t_len: usize) -> Self {
+        Self {
+            means: DMatrix::zeros(n, t_len),
+            predicted_means: DMatrix::zeros(n, t_len),
+            innovations: DMatrix::from_element(p, t_len, f64::NAN),
+            nis: vec![0.0; t_len],
+            observed: vec![0; t_len],
+            log_likelihood: 0.0,
+            covariances: vec![0.0; n * n * t_len],
+            predicted_covariances: vec![0.0; n * n * t_len],
+        }
+    }
+    /// Records the prior of row `k`.
+    pub(crate) fn set_prior(&mut self, k: usize, x: &DVector<f64>, cov: &DMatrix<f64>) {
+        let n = x.len();
+        self.predicted_means.set_column(k, x);
+        self.predicted_covariances[k * n * n..(k + 1) * n * n].copy_from_slice(cov.as_slice());
+    }
+    /// Records the posterior of row `k`.
+    pub(crate) fn set_posterior(&mut self, k: usize, x: &DVector<f64>, cov: &DMatrix<f64>) {
+        let n = x.len();
+        self.means.set_column(k, x);
+        self.covariances[k * n * n..(k + 1) * n * n].copy_from_slice(cov.as_slice());
+    }
     /// Number of rows.
     pub fn len(&self) -> usize {
         self.means.ncols()
@@ -168,12 +193,12 @@ pub fn filter(system: &LinearSystem, seq: &Sequence) -> Result<FilterOutput> {
 
 /// The measurement update for a fixed set of present components (`h`, `r` reduced to them),
 /// with every intermediate preallocated so that the time loop does not allocate.
-struct UpdateBuffers {
+pub(crate) struct UpdateBuffers {
     h: DMatrix<f64>,
     ht: DMatrix<f64>,
     r: DMatrix<f64>,
     /// On entry the measurement `z`, on exit the innovation `e = z − H x`.
-    innovation: DVector<f64>,
+    pub(crate) innovation: DVector<f64>,
     s_inv_e: DVector<f64>,
     chol: DMatrix<f64>,
     gain: DMatrix<f64>,
@@ -185,7 +210,7 @@ struct UpdateBuffers {
 }
 
 impl UpdateBuffers {
-    fn new(h: DMatrix<f64>, r: DMatrix<f64>) -> Self {
+    pub(crate) fn new(h: DMatrix<f64>, r: DMatrix<f64>) -> Self {
         let (po, n) = h.shape();
         Self {
             ht: h.transpose(),
@@ -211,12 +236,23 @@ impl UpdateBuffers {
         cov: &mut DMatrix<f64>,
         row: usize,
     ) -> Result<(f64, f64)> {
+        // e = z − H x
+        self.innovation.gemv(-1.0, &self.h, x, 1.0);
+        self.update_with_innovation(x, cov, row)
+    }
+
+    /// As [`UpdateBuffers::update`], with `innovation` already holding `e` (the extended
+    /// filter's `z − h(x̂)`).
+    pub(crate) fn update_with_innovation(
+        &mut self,
+        x: &mut DVector<f64>,
+        cov: &mut DMatrix<f64>,
+        row: usize,
+    ) -> Result<(f64, f64)> {
         let singular = TruthError::Singular {
             what: "innovation covariance S = H P Hᵀ + R",
             row,
         };
-        // e = z − H x
-        self.innovation.gemv(-1.0, &self.h, x, 1.0);
         // Kᵀ = S⁻¹ H P with S = H P Hᵀ + R = L Lᵀ  (S and P symmetric)
         self.gain_t.gemm(1.0, &self.h, cov, 0.0);
         self.chol.copy_from(&self.r);
@@ -254,7 +290,7 @@ impl UpdateBuffers {
 
 /// Overwrites the lower triangle of a symmetric matrix with its Cholesky factor `L`
 /// (`M = L Lᵀ`) and zeroes the upper triangle; `false` if `M` is not positive definite.
-fn cholesky_in_place(m: &mut DMatrix<f64>) -> bool {
+pub(crate) fn cholesky_in_place(m: &mut DMatrix<f64>) -> bool {
     let n = m.nrows();
     for j in 0..n {
         let mut d = m[(j, j)];

@@ -21,8 +21,10 @@ pub mod error;
 pub mod io;
 pub mod kalman;
 pub mod library;
+pub mod nonlinear;
 pub mod riccati;
 pub mod simulate;
+pub mod spec;
 pub mod system;
 
 pub use continuous::{ContinuousDynamics, Rk4};
@@ -30,6 +32,11 @@ pub use data::{Dataset, Sequence};
 pub use dynamics::{Dynamics, Equilibrium, check_jacobians, finite_difference_jacobian};
 pub use error::{Result, TruthError};
 pub use kalman::{Estimates, FilterOutput, SmootherOutput, estimate, filter, smooth};
+pub use nonlinear::{
+    FilterMethod, UnscentedParams, estimate_dynamics, extended_filter, filter_dynamics,
+    unscented_filter,
+};
 pub use riccati::{SteadyState, spectral_radius};
 pub use simulate::{InputSignal, SimulationConfig, simulate};
-pub use system::{LinearSystem, Noise};
+pub use spec::NamedSystem;
+pub use system::{LinearSpec, LinearSystem, Noise};

@@ -212,7 +212,7 @@ pub fn simulate<D: Dynamics + ?Sized>(system: &D, config: &SimulationConfig) -> 
                 if !x.iter().all(|v| v.is_finite()) {
                     return Err(TruthError::Diverged {
                         what: "simulation",
-                        sequence: s,
+                        sequence: s as i64,
                         row: k,
                     });
                 }

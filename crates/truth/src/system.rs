@@ -237,15 +237,22 @@ impl LinearSystem {
     }
 
     /// Parses the TOML system format (see `docs/formats.md`); `origin` names the source in errors.
+    /// A file naming another `kind` (e.g. `"pendulum"`) is an error saying so: load it with
+    /// [`NamedSystem`](crate::spec::NamedSystem) instead.
     pub fn from_toml_str(text: &str, origin: &Path) -> Result<Self> {
-        let file: SystemFile = toml::from_str(text).map_err(|e| TruthError::Toml {
-            path: origin.to_path_buf(),
-            message: e.to_string().trim_end().to_string(),
-        })?;
-        file.into_system().map_err(|e| TruthError::InvalidSystem {
-            path: origin.to_path_buf(),
-            source: Box::new(e),
-        })
+        match crate::spec::NamedSystem::from_toml_str(text, origin)? {
+            crate::spec::NamedSystem::Linear(file) => file
+                .build()
+                .map_err(|e| crate::spec::invalid(text, origin, e)),
+            other => Err(TruthError::Toml {
+                path: origin.to_path_buf(),
+                message: format!(
+                    "kind `{}` is not a linear system, and a linear one (A, B, H, Q, R) is \
+                     needed here",
+                    other.kind()
+                ),
+            }),
+        }
     }
 
     /// Loads a system file.
@@ -259,15 +266,7 @@ impl LinearSystem {
 
     /// The system in the TOML system format.
     pub fn to_toml_string(&self) -> String {
-        let file = SystemFile {
-            a: rows(&self.a),
-            b: self.b.as_ref().map(rows),
-            h: rows(&self.h),
-            q: rows(self.q()),
-            r: rows(self.r()),
-            x0: Some(self.x0().iter().copied().collect()),
-            p0: Some(rows(self.p0())),
-        };
+        let file = LinearSpec::from(self);
         let body = toml::to_string(&file).expect("a system of finite numbers always serialises");
         format!(
             "# x_k = A x_{{k-1}} + B u_k + w_k,  w ~ N(0, Q)\n\
@@ -282,28 +281,37 @@ impl LinearSystem {
     }
 }
 
-/// The TOML system file, field for field.
-#[derive(Debug, Serialize, Deserialize)]
+/// The linear system file (TOML), field for field: matrices as arrays of rows. This is also
+/// the `kind = "linear"` variant of [`NamedSystem`](crate::spec::NamedSystem).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SystemFile {
+pub struct LinearSpec {
+    /// Dynamics `A` (n×n).
     #[serde(rename = "A")]
-    a: Vec<Vec<f64>>,
+    pub a: Vec<Vec<f64>>,
+    /// Input matrix `B` (n×m); absent: no inputs.
     #[serde(rename = "B", default, skip_serializing_if = "Option::is_none")]
-    b: Option<Vec<Vec<f64>>>,
+    pub b: Option<Vec<Vec<f64>>>,
+    /// Measurement matrix `H` (p×n).
     #[serde(rename = "H")]
-    h: Vec<Vec<f64>>,
+    pub h: Vec<Vec<f64>>,
+    /// Process-noise covariance `Q` (n×n).
     #[serde(rename = "Q")]
-    q: Vec<Vec<f64>>,
+    pub q: Vec<Vec<f64>>,
+    /// Measurement-noise covariance `R` (p×p).
     #[serde(rename = "R")]
-    r: Vec<Vec<f64>>,
+    pub r: Vec<Vec<f64>>,
+    /// Prior mean (default zeros).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    x0: Option<Vec<f64>>,
+    pub x0: Option<Vec<f64>>,
+    /// Prior covariance (default identity).
     #[serde(rename = "P0", default, skip_serializing_if = "Option::is_none")]
-    p0: Option<Vec<Vec<f64>>>,
+    pub p0: Option<Vec<Vec<f64>>>,
 }
 
-impl SystemFile {
-    fn into_system(self) -> Result<LinearSystem> {
+impl LinearSpec {
+    /// The validated system.
+    pub fn build(&self) -> Result<LinearSystem> {
         let a = matrix("A", &self.a)?;
         let b = self.b.as_deref().map(|b| matrix("B", b)).transpose()?;
         let system = LinearSystem::new(
@@ -314,12 +322,29 @@ impl SystemFile {
             matrix("R", &self.r)?,
         )?;
         let n = system.n_states();
-        let x0 = self.x0.map_or_else(|| DVector::zeros(n), DVector::from_vec);
+        let x0 = self
+            .x0
+            .clone()
+            .map_or_else(|| DVector::zeros(n), DVector::from_vec);
         let p0 = match &self.p0 {
             Some(p0) => matrix("P0", p0)?,
             None => DMatrix::identity(n, n),
         };
         system.with_prior(x0, p0)
+    }
+}
+
+impl From<&LinearSystem> for LinearSpec {
+    fn from(system: &LinearSystem) -> Self {
+        Self {
+            a: rows(system.a()),
+            b: system.b().map(rows),
+            h: rows(system.h()),
+            q: rows(system.q()),
+            r: rows(system.r()),
+            x0: Some(system.x0().iter().copied().collect()),
+            p0: Some(rows(system.p0())),
+        }
     }
 }
 

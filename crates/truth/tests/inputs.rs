@@ -20,7 +20,7 @@ fn system(text: &str) -> Result<LinearSystem, TruthError> {
 
 fn field_error(text: &str) -> TruthError {
     match system(text) {
-        Err(TruthError::InvalidSystem { path, source }) => {
+        Err(TruthError::InvalidSystem { path, source, .. }) => {
             assert_eq!(path, Path::new("S.toml"));
             *source
         }
