@@ -1,5 +1,6 @@
 //! Systems selected by name in TOML (`kind = "..."`), their errors, and their JSON round trip.
 
+#![allow(clippy::unwrap_used)] // test helpers: a failure is the test failing
 use std::path::{Path, PathBuf};
 
 use dynrec_truth::spec::KNOWN_KINDS;
