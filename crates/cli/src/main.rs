@@ -1,5 +1,6 @@
-//! `dynrec`: simulate linear state-space systems, Kalman-filter data and fit RNNs to it on the
-//! command line.
+//! `dynrec`: simulate state-space systems (linear, or any `kind` of system file), filter data
+//! (Kalman for linear systems, extended or unscented Kalman otherwise) and fit RNNs to it on
+//! the command line.
 
 mod fit;
 
@@ -9,7 +10,10 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use dynrec_truth::io::write_atomically;
-use dynrec_truth::{Dataset, InputSignal, LinearSystem, SimulationConfig, estimate, simulate};
+use dynrec_truth::{
+    Dataset, Dynamics, FilterMethod, InputSignal, NamedSystem, SimulationConfig, estimate_dynamics,
+    simulate,
+};
 
 /// Do a recurrent network's weights reveal a linear system's dynamics? Simulate, filter, fit.
 #[derive(Debug, Parser)]
@@ -23,7 +27,7 @@ struct Cli {
 enum Command {
     /// Simulate a system file into a data file (CSV: [seq,]t,u1..,z1..,x1..).
     Simulate(SimulateArgs),
-    /// Kalman-filter (or RTS-smooth) a data file with a system file.
+    /// Filter (or, for linear systems, RTS-smooth) a data file with a system file.
     Filter(FilterArgs),
     /// Train an Elman RNN on a data file and report whether its weights reveal the dynamics.
     Fit(fit::FitArgs),
@@ -31,7 +35,7 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct SimulateArgs {
-    /// The system file (TOML: A, B, H, Q, R, x0, P0).
+    /// The system file (TOML: linear A, B, H, Q, R, x0, P0, or `kind = "pendulum"` etc.).
     #[arg(long)]
     system: PathBuf,
     /// Rows per sequence.
@@ -84,12 +88,27 @@ struct FilterArgs {
     /// The data file (CSV).
     #[arg(long)]
     data: PathBuf,
-    /// Rauch–Tung–Striebel smoothed estimates instead of filtered ones.
+    /// Rauch–Tung–Striebel smoothed estimates instead of filtered ones (linear systems only).
     #[arg(long)]
     smooth: bool,
+    /// The estimator: `auto` is the Kalman filter for a linear system and the extended Kalman
+    /// filter otherwise.
+    #[arg(long = "filter", value_enum, default_value_t = FilterKind::Auto)]
+    filter: FilterKind,
     /// The output file: [seq,]t,x1..xn,var1..varn.
     #[arg(long)]
     out: PathBuf,
+}
+
+/// Estimators for `dynrec filter`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum FilterKind {
+    /// Kalman filter for linear systems, extended Kalman filter otherwise.
+    Auto,
+    /// Extended Kalman filter (the Kalman filter on a linear system).
+    Ekf,
+    /// Unscented Kalman filter.
+    Ukf,
 }
 
 fn main() -> ExitCode {
@@ -110,8 +129,8 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn load_system(path: &Path) -> Result<LinearSystem> {
-    Ok(LinearSystem::load(path)?)
+fn load_system(path: &Path) -> Result<Box<dyn Dynamics>> {
+    Ok(NamedSystem::load_dynamics(path)?)
 }
 
 fn run_simulate(args: &SimulateArgs) -> Result<()> {
@@ -137,7 +156,8 @@ fn run_simulate(args: &SimulateArgs) -> Result<()> {
         missing_fraction: args.missing,
         seed: args.seed,
     };
-    let data = simulate(&system, &config)?;
+    let data =
+        simulate(&*system, &config).with_context(|| format!("simulating {}", system.describe()))?;
     data.save(&args.out)?;
     eprintln!(
         "wrote {} rows ({} sequence(s) x {} steps) to {}",
@@ -152,8 +172,13 @@ fn run_simulate(args: &SimulateArgs) -> Result<()> {
 fn run_filter(args: &FilterArgs) -> Result<()> {
     let system = load_system(&args.system)?;
     let data = Dataset::load(&args.data)?;
-    data.check_against(&system, &args.data)?;
-    let estimates = estimate(&system, &data, args.smooth)
+    data.check_against(&*system, &args.data)?;
+    let method = match args.filter {
+        FilterKind::Auto => FilterMethod::Auto,
+        FilterKind::Ekf => FilterMethod::Ekf,
+        FilterKind::Ukf => FilterMethod::Ukf,
+    };
+    let estimates = estimate_dynamics(&*system, &data, method, args.smooth)
         .with_context(|| format!("filtering {}", args.data.display()))?;
     write_atomically(&args.out, |w| data.write_estimates_csv(&estimates, w))?;
     Ok(())
