@@ -20,14 +20,29 @@
 //! φ_k = [x_{k-1}; u_k]
 //! S11 = Σ E[x_k x_kᵀ],  S10 = Σ E[x_k φ_kᵀ],  S00 = Σ E[φ_k φ_kᵀ]
 //! [A B] = S10 S00⁻¹,   Q = (S11 − [A B] S10ᵀ) / N_trans
-//! H = Σ z_k x̂_kᵀ (Σ E[x_k x_kᵀ])⁻¹,   R = (Σ z_k z_kᵀ − H Σ x̂_k z_kᵀ) / N_obs
+//! H = Σ E[z_k x_kᵀ] (Σ E[x_k x_kᵀ])⁻¹,   R = (Σ E[z_k z_kᵀ] − H Σ E[z_k x_kᵀ]ᵀ) / N_obs
 //! x0 = mean_s x̂_1,   P0 = mean_s (P_1 + x̂_1 x̂_1ᵀ) − x0 x0ᵀ
 //! ```
 //!
 //! Each update is the exact maximiser of the expected complete-data log-likelihood, so the
-//! log-likelihood never decreases. Missing data: a row with every measurement missing drops
-//! out of the `H`, `R` sums (its state still enters the transition sums); a row with only some
-//! components missing is rejected, since with a full `R` its exact M-step has no closed form.
+//! log-likelihood never decreases.
+//!
+//! # Missing measurements (Shumway & Stoffer 2000)
+//!
+//! A row with every measurement missing drops out of the `H`, `R` sums (its state still enters
+//! the transition sums). In a row with only some components missing, the missing ones `z_M`
+//! are part of the complete data and enter the sums through their conditional moments given
+//! the observed ones `z_O` (a full `R` couples them, so dropping them would leave the M-step
+//! without a closed form). With `G = R_MO R_OO⁻¹` and `F = H_M − G H_O`,
+//!
+//! ```text
+//! z_M = F x_k + G z_O + ε,   ε ~ N(0, R_MM − G R_OM), independent of x_k given the data
+//! ẑ_M = F x̂_k + G z_O
+//! E[z_M x_kᵀ] = ẑ_M x̂_kᵀ + F P_k
+//! E[z_M z_Mᵀ] = ẑ_M ẑ_Mᵀ + F P_k Fᵀ + R_MM − G R_OM,   E[z_M z_Oᵀ] = ẑ_M z_Oᵀ
+//! ```
+//!
+//! with the current `H`, `R`; the row then counts in `N_obs` like a complete one.
 
 use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
@@ -89,22 +104,6 @@ pub fn em(sequences: &[Sequence], init: &LinearSystem, config: &EmConfig) -> Res
             field: "tolerance",
             message: format!("must be finite and ≥ 0, got {}", config.tolerance),
         });
-    }
-    for (s, seq) in sequences.iter().enumerate() {
-        for k in 0..seq.len() {
-            let missing = seq
-                .measurements
-                .column(k)
-                .iter()
-                .filter(|v| v.is_nan())
-                .count();
-            if missing > 0 && missing < p {
-                return Err(SysidError::Data(format!(
-                    "sequence {s}, row {k}: some but not all measurements missing; EM supports \
-                     only rows that are complete or entirely missing"
-                )));
-            }
-        }
     }
     let mut system = init.clone();
     let mut log_likelihoods = Vec::with_capacity(config.max_iterations + 1);
@@ -188,6 +187,13 @@ fn e_step(system: &LinearSystem, sequences: &[Sequence]) -> Result<Stats> {
                 st.sxx += &exx;
                 st.szz += z * z.transpose();
                 st.n_obs += 1;
+            } else if f.observed[k] > 0 {
+                let (ezx, ezz) =
+                    partial_moments(system, seq.measurements.column(k), x, s.covariance(k))?;
+                st.szx += ezx;
+                st.sxx += &exx;
+                st.szz += ezz;
+                st.n_obs += 1;
             }
             if k == 0 {
                 continue;
@@ -224,6 +230,58 @@ fn e_step(system: &LinearSystem, sequences: &[Sequence]) -> Result<Stats> {
         });
     }
     Ok(st)
+}
+
+/// `(E[z_k x_kᵀ], E[z_k z_kᵀ])` of a row whose measurement `z` has some components missing
+/// (`NaN`), given the data: the missing ones filled by their conditional moments (see the
+/// module documentation).
+///
+/// # Shapes
+/// `z`: `[p]`, `x`: `[n]` (smoothed mean), `p_k`: `[n, n]` (smoothed covariance);
+/// returns `[p, n]` and `[p, p]`.
+fn partial_moments(
+    system: &LinearSystem,
+    z: nalgebra::DVectorView<'_, f64>,
+    x: nalgebra::DVectorView<'_, f64>,
+    p_k: nalgebra::DMatrixView<'_, f64>,
+) -> Result<(DMatrix<f64>, DMatrix<f64>)> {
+    let (h, r) = (system.h(), system.r());
+    let (obs, mis): (Vec<usize>, Vec<usize>) = (0..z.len()).partition(|&i| z[i].is_finite());
+    let r_oo = r.select_rows(&obs).select_columns(&obs);
+    let r_om = r.select_rows(&obs).select_columns(&mis);
+    let r_mm = r.select_rows(&mis).select_columns(&mis);
+    let h_o = h.select_rows(&obs);
+    let h_m = h.select_rows(&mis);
+    let z_o = DVector::from_iterator(obs.len(), obs.iter().map(|&i| z[i]));
+    // Gᵀ = R_OO⁻¹ R_OM
+    let g = r_oo
+        .cholesky()
+        .ok_or(SysidError::Singular("observed block R_OO of R"))?
+        .solve(&r_om)
+        .transpose();
+    let f = &h_m - &g * &h_o;
+    let z_m = &f * x + &g * &z_o;
+    let mut cond = &r_mm - &g * &r_om;
+    symmetrise(&mut cond);
+    let mut ez = DVector::zeros(z.len());
+    for (j, &i) in obs.iter().enumerate() {
+        ez[i] = z_o[j];
+    }
+    for (j, &i) in mis.iter().enumerate() {
+        ez[i] = z_m[j];
+    }
+    let mut ezx = &ez * x.transpose();
+    let fp = &f * p_k;
+    let mut ezz = &ez * ez.transpose();
+    let extra = &fp * f.transpose() + cond;
+    for (j, &i) in mis.iter().enumerate() {
+        let mut row = ezx.row_mut(i);
+        row += fp.row(j);
+        for (l, &il) in mis.iter().enumerate() {
+            ezz[(i, il)] += extra[(j, l)];
+        }
+    }
+    Ok((ezx, ezz))
 }
 
 impl Stats {
