@@ -149,6 +149,16 @@ pub fn table(outcomes: &[Outcome]) -> String {
             sci(o.kalman_mse),
             sci(o.truth_output_error_mse)
         );
+        for b in &o.baselines {
+            s += &format!(
+                "| {} | baseline {}: eigen error / held-out one-step MSE / seconds | {} / {} / {:.2} | | |\n",
+                o.name,
+                b.name,
+                sci(b.eigen_error),
+                sci(Some(b.heldout_mse_one_step)),
+                b.seconds
+            );
+        }
         s += &format!(
             "| {} | seconds: training / whole run | {:.1} / {:.1} | | |\n",
             o.name, o.train_seconds, o.seconds

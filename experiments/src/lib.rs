@@ -5,11 +5,13 @@
 //!   targets), written into every report;
 //! - [`runner`]: [`run`]: simulate → Kalman reference on held-out data → train → analyse →
 //!   `report.json`, `report.md`, plots;
+//! - [`baselines`]: the classical estimates beside the RNN (N4SID, EM from N4SID);
 //! - [`reference`]: the floors a network is measured against (Kalman one-step prediction, the
 //!   true system's output-error prediction);
 //! - [`progress`]: an `indicatif` training observer that also records the loss curves;
 //! - [`cli`]: the command line, printed table and summaries every binary shares.
 
+pub mod baselines;
 pub mod cli;
 pub mod progress;
 pub mod reference;
@@ -18,4 +20,4 @@ pub mod spec;
 pub mod sweep;
 
 pub use runner::{Check, Outcome, Problem, Recorded, fit_and_report, git_commit, run};
-pub use spec::{Budget, Prior, Spec, SystemSpec, Targets};
+pub use spec::{BaselineSpec, Baselines, Budget, Prior, Spec, SystemSpec, Targets};

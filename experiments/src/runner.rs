@@ -5,17 +5,18 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use dynrec_analysis::plots::{self, PredictionTrace};
+use dynrec_analysis::plots::{self, Floor, PredictionTrace, SingularValues};
 use dynrec_analysis::{Analysis, Report, TrueSystem, analyse};
 use dynrec_model::{Activation, Mode, SequenceData, TrainingReport, train};
 use dynrec_truth::{Dataset, LinearSystem, SimulationConfig, simulate};
 use serde::{Deserialize, Serialize};
 
+use crate::baselines::{BaselineOutcome, Baselines, fit_baselines};
 use crate::progress::Recorder;
 use crate::reference::{
     kalman_predictions, mean_network_input, network_predictions, pooled_mse, truth_as_network,
 };
-use crate::spec::{Spec, Targets};
+use crate::spec::{BaselineSpec, Spec, Targets};
 use dynrec_analysis::AnalysisConfig;
 use dynrec_model::{Compute, NetworkConfig, TrainingConfig};
 
@@ -67,12 +68,20 @@ pub struct Outcome {
     pub checks: Vec<Check>,
     /// How training went (restarts, stop reasons, losses).
     pub training: TrainingReport,
+    /// The classical baselines that ran (absent in outcomes written before they existed).
+    #[serde(default)]
+    pub baselines: Vec<BaselineOutcome>,
 }
 
 impl Outcome {
     /// Whether every target holds.
     pub fn passed(&self) -> bool {
         self.checks.iter().all(|c| c.pass)
+    }
+
+    /// The baseline called `name` (`"n4sid"`, `"em"`), when it ran.
+    pub fn baseline(&self, name: &str) -> Option<&BaselineOutcome> {
+        self.baselines.iter().find(|b| b.name == name)
     }
 }
 
@@ -171,6 +180,7 @@ pub fn run(spec: &Spec, out: &Path, progress: bool) -> Result<Outcome> {
             compute: spec.compute,
             analysis: spec.analysis,
             targets: spec.targets,
+            baselines: &spec.baselines,
         },
         &recorded,
         &out.join(&spec.name),
@@ -199,6 +209,8 @@ pub struct Problem<'a> {
     pub analysis: AnalysisConfig,
     /// Targets to check.
     pub targets: Targets,
+    /// Classical identification beside the RNN, on the same training data.
+    pub baselines: &'a BaselineSpec,
 }
 
 /// Trains on `problem.train`, compares with the references on `problem.held_out`, analyses
@@ -287,13 +299,34 @@ pub fn fit_and_report(
         .map(|system| true_system(system, mode))
         .transpose()?;
     let input_mean = mean_network_input(&train_data, mode);
-    let analysis = analyse(
+    let mut analysis = analyse(
         weights,
         truth.as_ref(),
         Some(&input_mean),
         &problem.analysis,
     )
     .context("analysing the trained weights")?;
+
+    // Classical baselines on the same training data, measured on the same held-out data.
+    let mut baselines = fit_baselines(
+        problem.baselines,
+        problem.train,
+        held_out,
+        &test_data,
+        problem.system.map(LinearSystem::n_states),
+    )
+    .context("evaluating the classical baselines")?;
+    for (outcome, estimate) in &mut baselines.fitted {
+        analysis
+            .add_baseline(&outcome.name, estimate.a())
+            .context("adding a baseline to the analysis")?;
+        outcome.eigen_error = analysis
+            .baselines
+            .last()
+            .and_then(|b| b.matching.as_ref())
+            .map(|m| m.max_distance);
+    }
+    analysis.notes.append(&mut baselines.notes);
     let eigen_error = analysis.eigen_error();
     let recurrent_error = analysis.recurrent_matching.as_ref().map(|m| m.max_distance);
     let closed_loop_error = analysis
@@ -324,6 +357,7 @@ pub fn fit_and_report(
         held_out,
         &rnn_out,
         kalman.as_deref(),
+        &baselines,
         Metrics {
             rnn_mse,
             kalman_mse,
@@ -350,6 +384,7 @@ pub fn fit_and_report(
         seconds: started.elapsed().as_secs_f64(),
         checks,
         training: fit.report.clone(),
+        baselines: baselines.fitted.into_iter().map(|(o, _)| o).collect(),
     })
 }
 
@@ -419,9 +454,24 @@ fn write_report(
     held_out: &Dataset,
     rnn_out: &[nalgebra::DMatrix<f64>],
     kalman: Option<&[nalgebra::DMatrix<f64>]>,
+    baselines: &Baselines,
     m: Metrics,
 ) -> Result<Report> {
-    let plot_list = plots::analysis_plots(dir, &analysis).context("drawing the analysis plots")?;
+    let mut plot_list =
+        plots::analysis_plots(dir, &analysis).context("drawing the analysis plots")?;
+    if let Some((values, order)) = &baselines.singular_values {
+        let sv = SingularValues {
+            values,
+            order: *order,
+            chosen_by: &baselines.order_source,
+        };
+        let files = plots::singular_value_plot(dir, "singular_values", &sv)
+            .context("singular-value plot")?;
+        plot_list.push((
+            "N4SID singular values and the model order of the baselines".to_string(),
+            files,
+        ));
+    }
     let mut report = Report::new(spec, analysis)
         .context("building the report")?
         .metric("heldout_mse_rnn", m.rnn_mse)
@@ -437,12 +487,36 @@ fn write_report(
     if let Some(t) = m.truth_output_error_mse {
         report = report.metric("heldout_mse_truth_output_error", t);
     }
+    for (b, _) in &baselines.fitted {
+        let name = &b.name;
+        report = report
+            .metric(
+                &format!("heldout_mse_{name}_one_step"),
+                b.heldout_mse_one_step,
+            )
+            .metric(&format!("{name}_seconds"), b.seconds);
+        if let Some(e) = b.heldout_mse_output_error {
+            report = report.metric(&format!("heldout_mse_{name}_output_error"), e);
+        }
+        if let Some(l) = b.log_likelihood {
+            report = report.metric(&format!("{name}_log_likelihood"), l);
+        }
+        if let Some(i) = b.iterations {
+            report = report.metric(&format!("{name}_iterations"), i as f64);
+        }
+    }
     for (title, files) in plot_list {
         report = report.plot(&title, &files.png_name());
     }
     let floor = match mode {
-        Mode::Predictor => m.kalman_mse,
-        Mode::Simulation => m.truth_output_error_mse,
+        Mode::Predictor => m.kalman_mse.map(|value| Floor {
+            value,
+            label: "Kalman predictor (Bayes floor)",
+        }),
+        Mode::Simulation => m.truth_output_error_mse.map(|value| Floor {
+            value,
+            label: "true system fed the inputs (output-error floor)",
+        }),
     };
     let curves = &recorder.curves;
     if let (Some(train), Some(val)) = (

@@ -4,6 +4,7 @@
 use anyhow::{Context, Result};
 use dynrec_analysis::AnalysisConfig;
 use dynrec_model::{Compute, NetworkConfig, TrainingConfig};
+use dynrec_sysid::EmConfig;
 use dynrec_truth::{LinearSystem, SimulationConfig};
 use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
@@ -136,6 +137,76 @@ impl SystemSpec {
     }
 }
 
+/// Which classical identification methods run beside the RNN.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Baselines {
+    /// None.
+    None,
+    /// Subspace identification only.
+    N4sid,
+    /// EM only (still initialised from N4SID, which is then not reported).
+    Em,
+    /// N4SID and EM (the default).
+    #[default]
+    All,
+}
+
+impl Baselines {
+    /// Whether N4SID's estimate is reported.
+    pub fn n4sid(self) -> bool {
+        matches!(self, Self::N4sid | Self::All)
+    }
+
+    /// Whether EM runs.
+    pub fn em(self) -> bool {
+        matches!(self, Self::Em | Self::All)
+    }
+}
+
+/// The classical baselines of a run, fitted on its training data: N4SID, then EM initialised
+/// from N4SID. The model order is the true one when the system is known, otherwise N4SID's
+/// singular-value gap picks it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BaselineSpec {
+    /// Which methods run (default all).
+    pub methods: Baselines,
+    /// Block rows of N4SID's Hankel matrices (default 10).
+    pub block_rows: usize,
+    /// EM's iteration budget, tolerance and whether it learns the prior (default: 200
+    /// iterations, relative tolerance 1e-8, prior learned).
+    pub em: EmConfig,
+}
+
+impl Default for BaselineSpec {
+    fn default() -> Self {
+        Self {
+            methods: Baselines::All,
+            block_rows: 10,
+            em: EmConfig::default(),
+        }
+    }
+}
+
+impl BaselineSpec {
+    /// Every baseline, with EM's budget cut to 20 iterations (tolerance 1e-6) under
+    /// [`Budget::Smoke`].
+    pub fn for_budget(budget: Budget) -> Self {
+        match budget {
+            Budget::Smoke => Self {
+                em: EmConfig {
+                    max_iterations: 20,
+                    tolerance: 1e-6,
+                    ..EmConfig::default()
+                },
+                ..Self::default()
+            },
+            Budget::Full => Self::default(),
+        }
+    }
+}
+
 /// Numbers a run must reach; each is checked and printed, and the smoke tests assert them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Targets {
@@ -179,6 +250,10 @@ pub struct Spec {
     pub budget: Budget,
     /// What the run must reach.
     pub targets: Targets,
+    /// Classical identification beside the RNN (absent in older specs: all methods, default
+    /// settings).
+    #[serde(default)]
+    pub baselines: BaselineSpec,
 }
 
 impl Spec {

@@ -1,5 +1,6 @@
 //! Sweeps: one parameter varied, several seeds per value, all runs in parallel (rayon) under one
-//! `indicatif` bar; a sweep plot (mean and min–max over seeds) and a table of the metric.
+//! `indicatif` bar; a sweep plot (mean and min–max over seeds, one line per method: the RNN and
+//! the classical baselines) and a table of the metric.
 
 use std::io::Write;
 use std::path::Path;
@@ -24,6 +25,34 @@ pub struct Series {
     pub points: Vec<(f64, Vec<Spec>)>,
 }
 
+/// One method compared in a sweep: a legend entry and how to read its metric off an outcome.
+pub struct Method {
+    /// Legend entry and table column, e.g. `"RNN"`, `"N4SID"`.
+    pub label: String,
+    /// The metric (`None`: this method did not run or has no value).
+    pub metric: fn(&Outcome) -> Option<f64>,
+}
+
+impl Method {
+    /// A method labelled `label` whose metric is `metric`.
+    pub fn new(label: &str, metric: fn(&Outcome) -> Option<f64>) -> Self {
+        Self {
+            label: label.to_string(),
+            metric,
+        }
+    }
+
+    /// The eigen errors of the RNN and of the classical baselines (N4SID, EM): the methods of
+    /// a sweep of the eigen error.
+    pub fn eigen_errors() -> Vec<Self> {
+        vec![
+            Self::new("RNN", |o| o.eigen_error),
+            Self::new("N4SID", |o| o.baseline("n4sid").and_then(|b| b.eigen_error)),
+            Self::new("EM", |o| o.baseline("em").and_then(|b| b.eigen_error)),
+        ]
+    }
+}
+
 /// A sweep: its curves and how to read a metric off an outcome.
 pub struct SweepSpec {
     /// Metric axis label.
@@ -32,9 +61,9 @@ pub struct SweepSpec {
     pub log_x: bool,
     /// Log scale on the metric axis.
     pub log_y: bool,
-    /// The metric plotted.
-    pub metric: fn(&Outcome) -> Option<f64>,
-    /// The curves (one plot each).
+    /// The methods compared: one line each on every plot, one column each in the table.
+    pub methods: Vec<Method>,
+    /// The swept parameters (one plot each).
     pub series: Vec<Series>,
 }
 
@@ -80,25 +109,38 @@ pub fn main(experiment: &str, question: &str, sweep: fn(Budget) -> SweepSpec) ->
         args.budget
     );
     let mut lines = String::new();
+    let labels: Vec<&str> = spec.methods.iter().map(|m| m.label.as_str()).collect();
     for (i, series) in spec.series.iter().enumerate() {
-        let mut points = Vec::new();
+        let mut curves: Vec<Vec<SweepPoint>> = vec![Vec::new(); spec.methods.len()];
         markdown += &format!(
-            "## {}\n\n| {} | {} (per seed) |\n|---|---|\n",
-            series.label, series.x_label, spec.y_label
+            "## {}\n\n{} (per seed).\n\n| {} | {} |\n|---|{}\n",
+            series.label,
+            spec.y_label,
+            series.x_label,
+            labels.join(" | "),
+            "---|".repeat(labels.len())
         );
+        lines += &format!("{} ({}):\n", series.x_label, labels.join(" | "));
         for (x, specs) in &series.points {
-            let values: Vec<f64> = specs
-                .iter()
-                .filter_map(|s| find(&s.name).and_then(spec.metric))
-                .collect();
-            let line = values
-                .iter()
-                .map(|v| format!("{v:.3e}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            lines += &format!("{} = {x}: {line}\n", series.x_label);
-            markdown += &format!("| {x} | {line} |\n");
-            points.push(SweepPoint { x: *x, values });
+            let mut cells = Vec::new();
+            for (method, curve) in spec.methods.iter().zip(&mut curves) {
+                let values: Vec<f64> = specs
+                    .iter()
+                    .filter_map(|s| find(&s.name).and_then(method.metric))
+                    .collect();
+                cells.push(if values.is_empty() {
+                    "–".to_string()
+                } else {
+                    values
+                        .iter()
+                        .map(|v| format!("{v:.3e}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                });
+                curve.push(SweepPoint { x: *x, values });
+            }
+            lines += &format!("  {x}: {}\n", cells.join(" | "));
+            markdown += &format!("| {x} | {} |\n", cells.join(" | "));
         }
         let plot = Sweep {
             title: series.label.clone(),
@@ -106,10 +148,16 @@ pub fn main(experiment: &str, question: &str, sweep: fn(Budget) -> SweepSpec) ->
             y_label: spec.y_label.clone(),
             log_x: spec.log_x,
             log_y: spec.log_y,
-            series: vec![SweepSeries {
-                label: "RNN".to_string(),
-                points,
-            }],
+            series: spec
+                .methods
+                .iter()
+                .zip(curves)
+                .filter(|(_, points)| points.iter().any(|p| !p.values.is_empty()))
+                .map(|(method, points)| SweepSeries {
+                    label: method.label.clone(),
+                    points,
+                })
+                .collect(),
         };
         let stem = format!("sweep_{i}");
         let files = sweep_plot(&out, &stem, &plot).context("sweep plot")?;

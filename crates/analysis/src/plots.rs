@@ -73,6 +73,25 @@ fn colour(i: usize) -> RGBColor {
 /// Half-size of a mark in pixels.
 const MARK: i32 = 6;
 
+/// Legend key of a line series: a short stroke in `style`.
+fn line_key(style: ShapeStyle) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
+    move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style)
+}
+
+/// The legend box, drawn alike on every chart.
+fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+) -> DrawResult<DB> {
+    chart
+        .configure_series_labels()
+        .label_font((FAMILY, 15))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(position)
+        .draw()
+}
+
 /// Draws `points` (data coordinates) with `marker` and adds a legend entry `label` with the
 /// same mark. One arm per mark, since each is its own element type.
 macro_rules! draw_marks {
@@ -281,7 +300,7 @@ impl Figure for EigenFigure<'_> {
                 grey.stroke_width(1),
             ))?
             .label("unit circle")
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], grey));
+            .legend(line_key(grey.into()));
         for (i, set) in self.sets.iter().enumerate() {
             let style = colour(i).stroke_width(2);
             draw_marks!(
@@ -292,13 +311,7 @@ impl Figure for EigenFigure<'_> {
                 set.label.as_str()
             );
         }
-        chart
-            .configure_series_labels()
-            .label_font((FAMILY, 15))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()?;
+        draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         Ok(())
     }
 }
@@ -353,10 +366,19 @@ fn pow10_label(v: &f64) -> String {
     format!("{:.0e}", 10f64.powf(*v))
 }
 
+/// A reference level drawn as a dashed horizontal line on the loss plot.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Floor<'a> {
+    /// Its value (same units as the losses).
+    pub value: f64,
+    /// Legend entry, e.g. `"Kalman predictor (Bayes floor)"`.
+    pub label: &'a str,
+}
+
 struct LossFigure<'a> {
     train: &'a [f64],
     validation: &'a [f64],
-    floor: Option<f64>,
+    floor: Option<Floor<'a>>,
 }
 
 impl Figure for LossFigure<'_> {
@@ -368,7 +390,7 @@ impl Figure for LossFigure<'_> {
             .train
             .iter()
             .chain(self.validation)
-            .chain(self.floor.iter())
+            .chain(self.floor.iter().map(|f| &f.value))
             .filter_map(|v| log(*v));
         let (lo, hi) = padded_range(all);
         let epochs = self.train.len().max(self.validation.len()).max(2) as f64;
@@ -398,12 +420,12 @@ impl Figure for LossFigure<'_> {
         chart
             .draw_series(LineSeries::new(series(self.train), c0.stroke_width(2)))?
             .label("training")
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c0.stroke_width(2)));
+            .legend(line_key(c0.stroke_width(2)));
         chart
             .draw_series(LineSeries::new(series(self.validation), c1.stroke_width(2)))?
             .label("validation")
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c1.stroke_width(2)));
-        if let Some(f) = self.floor.and_then(log) {
+            .legend(line_key(c1.stroke_width(2)));
+        if let Some((f, label)) = self.floor.and_then(|f| Some((log(f.value)?, f.label))) {
             chart
                 .draw_series(DashedLineSeries::new(
                     vec![(1.0, f), (epochs, f)],
@@ -411,34 +433,29 @@ impl Figure for LossFigure<'_> {
                     5,
                     c2.stroke_width(2),
                 ))?
-                .label("Kalman predictor (Bayes floor)")
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], c2.stroke_width(2))
-                });
+                .label(label)
+                .legend(line_key(c2.stroke_width(2)));
         }
-        chart
-            .configure_series_labels()
-            .label_font((FAMILY, 15))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()?;
+        draw_legend(&mut chart, SeriesLabelPosition::MiddleRight)?;
         Ok(())
     }
 }
 
-/// Training and validation loss per evaluation on a log scale, with the Kalman floor as a line.
+/// Training and validation loss per evaluation on a log scale, with the floor the mode's
+/// loss cannot go below (the Kalman predictor's for a predictor, the true system's output
+/// error for a simulation-mode network) as a dashed line.
 pub fn loss_plot(
     dir: &Path,
     stem: &str,
     train: &[f64],
     validation: &[f64],
-    kalman_floor: Option<f64>,
+    floor: Option<Floor<'_>>,
 ) -> Result<PlotFiles> {
     render(
         &LossFigure {
             train,
             validation,
-            floor: kalman_floor,
+            floor,
         },
         dir,
         stem,
@@ -520,9 +537,7 @@ impl Figure for PredictionFigure<'_> {
                 c_rnn.stroke_width(2),
             ))?
             .label("RNN prediction")
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], c_rnn.stroke_width(2))
-            });
+            .legend(line_key(c_rnn.stroke_width(2)));
         if let Some(kalman) = &t.kalman {
             let c_k = colour(2);
             chart
@@ -533,16 +548,9 @@ impl Figure for PredictionFigure<'_> {
                     c_k.stroke_width(2),
                 ))?
                 .label("Kalman prediction")
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], c_k.stroke_width(2))
-                });
+                .legend(line_key(c_k.stroke_width(2)));
         }
-        chart
-            .configure_series_labels()
-            .label_font((FAMILY, 15))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()?;
+        draw_legend(&mut chart, SeriesLabelPosition::MiddleRight)?;
         Ok(())
     }
 }
@@ -604,9 +612,7 @@ impl Figure for MarkovFigure<'_> {
                         c.stroke_width(2),
                     ))?
                     .label(format!("true H Aʲ B{entry}"))
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
-                    });
+                    .legend(line_key(c.stroke_width(2)));
                 draw_marks!(
                     chart,
                     m.learned
@@ -619,12 +625,7 @@ impl Figure for MarkovFigure<'_> {
                 );
             }
         }
-        chart
-            .configure_series_labels()
-            .label_font((FAMILY, 15))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()?;
+        draw_legend(&mut chart, SeriesLabelPosition::MiddleRight)?;
         Ok(())
     }
 }
@@ -632,6 +633,96 @@ impl Figure for MarkovFigure<'_> {
 /// Markov parameters (impulse response) true vs learned, per lag.
 pub fn markov_plot(dir: &Path, stem: &str, comparison: &MarkovComparison) -> Result<PlotFiles> {
     render(&MarkovFigure(comparison), dir, stem)
+}
+
+/// The singular values of a subspace identification and the model order chosen from them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SingularValues<'a> {
+    /// Singular values, descending.
+    pub values: &'a [f64],
+    /// The order used: the first `order` values are kept.
+    pub order: usize,
+    /// How the order was chosen, for the legend (e.g. `"the true order"`).
+    pub chosen_by: &'a str,
+}
+
+struct SingularValueFigure<'a>(&'a SingularValues<'a>);
+
+impl Figure for SingularValueFigure<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
+        let sv = self.0;
+        // log10 of the positive values against their index 1..; zeros cannot be drawn.
+        let points: Vec<(f64, f64)> = sv
+            .values
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| **v > 0.0 && v.is_finite())
+            .map(|(k, v)| ((k + 1) as f64, v.log10()))
+            .collect();
+        let count = sv.values.len().max(2) as f64;
+        let (lo, hi) = padded_range(points.iter().map(|p| p.1));
+        let mut chart = ChartBuilder::on(root)
+            .caption(
+                "N4SID: singular values of the oblique projection",
+                (FAMILY, 24),
+            )
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(75)
+            .build_cartesian_2d(0.5..count + 0.5, lo..hi)?;
+        chart
+            .configure_mesh()
+            .x_desc("index k")
+            .y_desc("singular value s_k (log scale)")
+            .x_label_formatter(&tick)
+            .y_label_formatter(&pow10_label)
+            .label_style((FAMILY, 15))
+            .axis_desc_style((FAMILY, 17))
+            .draw()?;
+        let (kept, dropped) = (colour(1), colour(0));
+        let split = |keep: bool| {
+            points
+                .iter()
+                .filter(move |p| (p.0 <= sv.order as f64) == keep)
+                .copied()
+        };
+        chart.draw_series(
+            split(true).map(|(x, y)| PathElement::new(vec![(x, lo), (x, y)], kept.stroke_width(3))),
+        )?;
+        draw_marks!(
+            chart,
+            split(true),
+            Marker::Dot,
+            kept.stroke_width(2),
+            format!("kept (order n = {})", sv.order)
+        );
+        draw_marks!(
+            chart,
+            split(false),
+            Marker::Circle,
+            dropped.stroke_width(2),
+            "discarded"
+        );
+        let cut = sv.order as f64 + 0.5;
+        let grey = colour(2);
+        chart
+            .draw_series(DashedLineSeries::new(
+                vec![(cut, lo), (cut, hi)],
+                8,
+                5,
+                grey.stroke_width(2),
+            ))?
+            .label(format!("chosen order: {}", sv.chosen_by))
+            .legend(line_key(grey.stroke_width(2)));
+        draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+        Ok(())
+    }
+}
+
+/// The singular values of N4SID's oblique projection (log scale, one stem per value), the kept
+/// ones marked, and a dashed line at the chosen order.
+pub fn singular_value_plot(dir: &Path, stem: &str, sv: &SingularValues<'_>) -> Result<PlotFiles> {
+    render(&SingularValueFigure(sv), dir, stem)
 }
 
 /// One parameter value of a sweep and the metric over seeds.
@@ -752,21 +843,14 @@ impl Figure for SweepFigure<'_> {
                     series.label,
                     if s.log_y { "geometric mean" } else { "mean" }
                 ))
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
-                });
+                .legend(line_key(c.stroke_width(2)));
             chart.draw_series(
                 points
                     .iter()
                     .map(|p| ErrorBar::new_vertical(p.0, p.2, p.1, p.3, c.stroke_width(2), 8)),
             )?;
         }
-        chart
-            .configure_series_labels()
-            .label_font((FAMILY, 15))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()?;
+        draw_legend(&mut chart, SeriesLabelPosition::MiddleRight)?;
         Ok(())
     }
 }

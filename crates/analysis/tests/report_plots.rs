@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use dynrec_analysis::plots::{
-    PredictionTrace, Sweep, SweepPoint, SweepSeries, eigen_sets, eigenvalue_plot, loss_plot,
-    markov_plot, prediction_plot, sweep_plot,
+    Floor, PredictionTrace, SingularValues, Sweep, SweepPoint, SweepSeries, eigen_sets,
+    eigenvalue_plot, loss_plot, markov_plot, prediction_plot, singular_value_plot, sweep_plot,
 };
 use dynrec_analysis::{Activation, AnalysisConfig, Mode, Report, RnnWeights, TrueSystem, analyse};
 use nalgebra::{DMatrix, DVector};
@@ -82,8 +82,23 @@ fn every_plot_file_is_written() {
         .map(|e| 0.3 * (-0.1 * f64::from(e)).exp() + 0.01)
         .collect();
     let val: Vec<f64> = train.iter().map(|x| x * 1.1).collect();
-    let f = loss_plot(&out, "loss", &train, &val, Some(0.0105)).expect("loss plot");
+    let floor = Floor {
+        value: 0.0105,
+        label: "true system's output error (floor)",
+    };
+    let f = loss_plot(&out, "loss", &train, &val, Some(floor)).expect("loss plot");
     assert_png_and_svg(&f.png, &f.svg, "Training and validation loss");
+    assert_png_and_svg(&f.png, &f.svg, "output error (floor)");
+
+    let values = [12.0, 9.0, 0.04, 0.03, 0.0];
+    let sv = SingularValues {
+        values: &values,
+        order: 2,
+        chosen_by: "the true order",
+    };
+    let f = singular_value_plot(&out, "singular_values", &sv).expect("singular value plot");
+    assert_png_and_svg(&f.png, &f.svg, "singular values");
+    assert_png_and_svg(&f.png, &f.svg, "chosen order: the true order");
 
     let measured: Vec<f64> = (0..100).map(|k| (0.2 * f64::from(k)).sin()).collect();
     let trace = PredictionTrace {

@@ -6,8 +6,9 @@ use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
 use dynrec_analysis::AnalysisConfig;
 use dynrec_experiments::runner::sequence_data;
-use dynrec_experiments::{Problem, Targets, fit_and_report, git_commit};
+use dynrec_experiments::{BaselineSpec, Baselines, Problem, Targets, fit_and_report, git_commit};
 use dynrec_model::{Activation, Compute, Mode, NetworkConfig, Silent, TrainingConfig, train};
+use dynrec_sysid::EmConfig;
 use dynrec_truth::{Dataset, LinearSystem};
 use serde::Serialize;
 
@@ -38,9 +39,14 @@ pub struct FitArgs {
     /// Seed of training (restarts, minibatches, validation split).
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// How long to train.
+    /// How long to train (and how many EM iterations the baseline may take).
     #[arg(long, value_enum, default_value_t = FitBudget::Quick)]
     budget: FitBudget,
+    /// Classical identification beside the RNN, on the same training data: N4SID, EM
+    /// initialised from N4SID, both, or none. A baseline the data cannot support is left out
+    /// with a note in the report.
+    #[arg(long, value_enum, default_value_t = Baselines::All)]
+    baselines: Baselines,
 }
 
 /// `--hidden`: a size or `auto`.
@@ -91,6 +97,26 @@ pub enum FitBudget {
     Full,
 }
 
+impl FitBudget {
+    /// The baselines of `methods` with this budget's EM iterations: 100 (relative tolerance
+    /// 1e-7) for quick, 200 (1e-8) for full.
+    fn baselines(self, methods: Baselines) -> BaselineSpec {
+        let em = match self {
+            FitBudget::Quick => EmConfig {
+                max_iterations: 100,
+                tolerance: 1e-7,
+                ..EmConfig::default()
+            },
+            FitBudget::Full => EmConfig::default(),
+        };
+        BaselineSpec {
+            methods,
+            em,
+            ..BaselineSpec::default()
+        }
+    }
+}
+
 /// What `report.json` records as the spec of a fit.
 #[derive(Debug, Serialize)]
 struct FitSpec {
@@ -104,6 +130,7 @@ struct FitSpec {
     training: TrainingConfig,
     compute: Compute,
     analysis: AnalysisConfig,
+    baselines: BaselineSpec,
     seed: u64,
     budget: FitBudget,
     git_commit: String,
@@ -232,6 +259,7 @@ pub fn run_fit(args: &FitArgs) -> Result<()> {
         training: training.clone(),
         compute: Compute::default(),
         analysis: AnalysisConfig::default(),
+        baselines: args.budget.baselines(args.baselines),
         seed: args.seed,
         budget: args.budget,
         git_commit: git_commit(),
@@ -248,6 +276,7 @@ pub fn run_fit(args: &FitArgs) -> Result<()> {
             compute: spec.compute,
             analysis: spec.analysis,
             targets: Targets::default(),
+            baselines: &spec.baselines,
         },
         &spec,
         &args.out,
@@ -263,5 +292,17 @@ pub fn run_fit(args: &FitArgs) -> Result<()> {
             .unwrap_or_default(),
         outcome.dir.join("report.md").display()
     );
+    for b in &outcome.baselines {
+        println!(
+            "baseline {}: order {}{}, held-out one-step MSE {:.4e}, {:.2} s",
+            b.name,
+            b.order,
+            b.eigen_error
+                .map(|e| format!(", eigen error {e:.3e}"))
+                .unwrap_or_default(),
+            b.heldout_mse_one_step,
+            b.seconds
+        );
+    }
     Ok(())
 }

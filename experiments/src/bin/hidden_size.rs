@@ -14,7 +14,7 @@
 //! held-out MSE equals the true system's to 0.2%, i.e. their contributions cancel in the output
 //! and the per-mode energy share (which ignores cross terms) does not see it.
 
-use dynrec_experiments::{Budget, Prior, Spec, SystemSpec, Targets, cli};
+use dynrec_experiments::{BaselineSpec, Budget, Prior, Spec, SystemSpec, Targets, cli};
 use dynrec_model::{Activation, Compute, Mode, NetworkConfig, TrainingConfig};
 use dynrec_truth::{InputSignal, SimulationConfig};
 
@@ -49,6 +49,7 @@ fn spec(d_hidden: usize, budget: Budget) -> Spec {
         analysis: Default::default(),
         seed: 3,
         budget,
+        baselines: BaselineSpec::for_budget(budget),
         targets: Targets {
             eigen_error: Some(1e-2),
             closed_loop_error: None,

@@ -8,8 +8,8 @@
 //! with 2 sequences, 1.006 with 16, 1.001 with 64: a 6-parameter linear predictor gets close to
 //! the Bayes floor with very little data.
 
-use dynrec_experiments::sweep::{self, Series, SweepSpec};
-use dynrec_experiments::{Budget, Prior, Spec, SystemSpec, Targets};
+use dynrec_experiments::sweep::{self, Method, Series, SweepSpec};
+use dynrec_experiments::{BaselineSpec, Budget, Prior, Spec, SystemSpec, Targets};
 use dynrec_model::{Activation, Compute, Mode, NetworkConfig, TrainingConfig};
 use dynrec_truth::{InputSignal, SimulationConfig};
 
@@ -43,6 +43,7 @@ fn spec(sequences: usize, seed: u64, budget: Budget) -> Spec {
         analysis: Default::default(),
         seed,
         budget,
+        baselines: BaselineSpec::for_budget(budget),
         targets: Targets {
             mse_ratio: (sequences >= 32).then_some(0.05),
             ..Targets::default()
@@ -59,7 +60,7 @@ fn sweep(budget: Budget) -> SweepSpec {
         y_label: "held-out MSE, RNN / Kalman".to_string(),
         log_x: true,
         log_y: false,
-        metric: |o| o.mse_ratio,
+        methods: vec![Method::new("RNN", |o| o.mse_ratio)],
         series: vec![Series {
             label: "RNN one-step MSE over the Kalman filter's, vs training data".to_string(),
             x_label: "training sequences (× 200 rows)".to_string(),

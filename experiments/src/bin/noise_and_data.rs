@@ -9,8 +9,8 @@
 //! the mean over seeds with min–max bars; classical baselines join them once the `sysid` crate
 //! is wired into the runner.
 
-use dynrec_experiments::sweep::{self, Series, SweepSpec};
-use dynrec_experiments::{Budget, Prior, Spec, SystemSpec, Targets};
+use dynrec_experiments::sweep::{self, Method, Series, SweepSpec};
+use dynrec_experiments::{BaselineSpec, Budget, Prior, Spec, SystemSpec, Targets};
 use dynrec_model::{Activation, Compute, Mode, NetworkConfig, TrainingConfig};
 use dynrec_truth::{InputSignal, SimulationConfig};
 
@@ -45,6 +45,7 @@ fn spec(name: String, r: f64, sequences: usize, seed: u64, budget: Budget) -> Sp
         analysis: Default::default(),
         seed,
         budget,
+        baselines: BaselineSpec::for_budget(budget),
         targets: Targets::default(),
     }
 }
@@ -81,10 +82,10 @@ fn sweep(budget: Budget) -> SweepSpec {
             .collect(),
     };
     SweepSpec {
-        y_label: "max |λ_true − λ_rnn|".to_string(),
+        y_label: "max |λ_true − λ_est|".to_string(),
         log_x: true,
         log_y: true,
-        metric: |o| o.eigen_error,
+        methods: Method::eigen_errors(),
         series: vec![noise, data],
     }
 }

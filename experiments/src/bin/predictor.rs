@@ -17,7 +17,7 @@
 //! `A` to 1.0e-3; twice the data did not shrink the gap), so this objective identifies the
 //! closed loop only weakly.
 
-use dynrec_experiments::{Budget, Prior, Spec, SystemSpec, Targets, cli};
+use dynrec_experiments::{BaselineSpec, Budget, Prior, Spec, SystemSpec, Targets, cli};
 use dynrec_model::{Activation, Compute, Mode, NetworkConfig, TrainingConfig};
 use dynrec_truth::{InputSignal, SimulationConfig};
 
@@ -51,6 +51,7 @@ fn spec(name: &str, system: SystemSpec, budget: Budget, closed_loop: Option<f64>
         analysis: Default::default(),
         seed: 2,
         budget,
+        baselines: BaselineSpec::for_budget(budget),
         targets: Targets {
             extra_mode_energy: None,
             eigen_error: Some(1e-2),

@@ -9,7 +9,7 @@
 //! mode λ = 0.7 added; the transform `T` is found with a small residual and the held-out
 //! output-error MSE equals the true system's to within 5%.
 
-use dynrec_experiments::{Budget, Prior, Spec, SystemSpec, Targets, cli};
+use dynrec_experiments::{BaselineSpec, Budget, Prior, Spec, SystemSpec, Targets, cli};
 use dynrec_model::{Activation, Compute, Mode, NetworkConfig, TrainingConfig};
 use dynrec_truth::{InputSignal, SimulationConfig};
 
@@ -44,6 +44,7 @@ fn spec(name: &str, system: SystemSpec, budget: Budget) -> Spec {
         analysis: Default::default(),
         seed: 1,
         budget,
+        baselines: BaselineSpec::for_budget(budget),
         targets: Targets {
             extra_mode_energy: None,
             eigen_error: Some(1e-2),

@@ -14,7 +14,7 @@
 //! here. The held-out MSE misses the floor by up to 50% at the larger amplitudes within this
 //! budget, which the table also shows.
 
-use dynrec_experiments::{Budget, Prior, Spec, SystemSpec, Targets, cli};
+use dynrec_experiments::{BaselineSpec, Budget, Prior, Spec, SystemSpec, Targets, cli};
 use dynrec_model::{Activation, Compute, Mode, NetworkConfig, TrainingConfig};
 use dynrec_truth::{InputSignal, SimulationConfig};
 
@@ -56,6 +56,7 @@ fn spec(amplitude: f64, target: bool, budget: Budget) -> Spec {
         analysis: Default::default(),
         seed: 4,
         budget,
+        baselines: BaselineSpec::for_budget(budget),
         targets: Targets {
             eigen_error: target.then_some(1e-2),
             ..Targets::default()
