@@ -802,13 +802,35 @@ impl Figure for SweepFigure<'_> {
                 });
             Some((x, mean, lo, hi))
         };
-        let curves: Vec<Vec<(f64, f64, f64, f64)>> = s
+        let mut curves: Vec<Vec<(f64, f64, f64, f64)>> = s
             .series
             .iter()
             .map(|c| c.points.iter().filter_map(summarise).collect())
             .collect();
         let (x0, x1) = padded_range(curves.iter().flatten().map(|p| p.0));
+        // Several curves share the parameter values: dodge them sideways by 1.5 % of the axis
+        // each so that their error bars stay apart.
+        let dodge = 0.015 * (x1 - x0);
+        let middle = (curves.len() as f64 - 1.0) / 2.0;
+        for (i, curve) in curves.iter_mut().enumerate() {
+            for p in curve.iter_mut() {
+                p.0 += (i as f64 - middle) * dodge;
+            }
+        }
+        // The legend goes to the upper corner the curves leave free: left when they rise.
+        let (first, last): (Vec<f64>, Vec<f64>) = curves
+            .iter()
+            .filter_map(|c| Some((c.first()?.1, c.last()?.1)))
+            .unzip();
+        let rising = last.iter().sum::<f64>() > first.iter().sum::<f64>();
+        let legend_at = if rising {
+            SeriesLabelPosition::UpperLeft
+        } else {
+            SeriesLabelPosition::UpperRight
+        };
         let (y0, y1) = padded_range(curves.iter().flatten().flat_map(|p| [p.2, p.3]));
+        // Headroom for the legend, one line per curve.
+        let y1 = y1 + 0.08 * (curves.len() as f64 + 1.0) * (y1 - y0);
         let mut chart = ChartBuilder::on(root)
             .caption(&s.title, (FAMILY, 24))
             .margin(15)
@@ -850,7 +872,7 @@ impl Figure for SweepFigure<'_> {
                     .map(|p| ErrorBar::new_vertical(p.0, p.2, p.1, p.3, c.stroke_width(2), 8)),
             )?;
         }
-        draw_legend(&mut chart, SeriesLabelPosition::MiddleRight)?;
+        draw_legend(&mut chart, legend_at)?;
         Ok(())
     }
 }

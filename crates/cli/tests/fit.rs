@@ -81,8 +81,30 @@ fn fit_with_inputs_and_system() {
     );
     let error = json["eigen_error"]["rnn"].as_f64().expect("eigen error");
     assert!(error <= 1e-2, "eigen error {error}");
-    assert!(json["metrics"]["heldout_mse_kalman"].as_f64().is_some());
+    let kalman = json["metrics"]["heldout_mse_kalman"]
+        .as_f64()
+        .expect("Kalman MSE");
     assert!(stdout.contains("reveals A"), "{stdout}");
+    // The baselines run by default, with the true order, and recover eig(A) as well as the
+    // RNN's tolerance asks; EM's Kalman predictor is within 5% of the true one's.
+    for baseline in ["n4sid", "em"] {
+        assert_eq!(
+            json["eigenvalues"][baseline].as_array().map(Vec::len),
+            Some(2)
+        );
+        let error = json["eigen_error"][baseline].as_f64().expect("eigen error");
+        assert!(error <= 1e-2, "{baseline} eigen error {error}");
+    }
+    let em = json["metrics"]["heldout_mse_em_one_step"]
+        .as_f64()
+        .expect("EM MSE");
+    assert!(
+        (em / kalman - 1.0).abs() <= 0.05,
+        "EM {em}, Kalman {kalman}"
+    );
+    assert!(stdout.contains("baseline em:"), "{stdout}");
+    let notes = json["analysis"]["notes"].to_string();
+    assert!(notes.contains("the true order"), "{notes}");
 }
 
 /// Without inputs and without a system: predictor mode by default, and the report says that A
@@ -121,4 +143,118 @@ fn fit_without_inputs_or_system() {
     assert_eq!(json["eigenvalues"]["rnn"].as_array().map(Vec::len), Some(2));
     assert!(json["eigen_error"].get("rnn").is_none());
     assert!(stdout.contains("No true system was given"), "{stdout}");
+    // Without the truth the baselines' order comes from N4SID's singular-value gap, which finds
+    // the rotation's two states; there is nothing to measure an eigen error against.
+    assert_eq!(
+        json["eigenvalues"]["n4sid"].as_array().map(Vec::len),
+        Some(2)
+    );
+    assert_eq!(json["eigenvalues"]["em"].as_array().map(Vec::len), Some(2));
+    assert!(json["eigen_error"].get("n4sid").is_none());
+    let notes = json["analysis"]["notes"].to_string();
+    assert!(notes.contains("singular-value gap"), "{notes}");
+    assert!(out.join("singular_values.png").exists());
+}
+
+/// Simulated data with inputs, written to `dir/d.csv`: `sequences` × `steps` rows of the
+/// damped rotation, whose system file is `dir/s.toml`.
+fn simulated(
+    dir: &Path,
+    sequences: usize,
+    steps: usize,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let system = dir.join("s.toml");
+    std::fs::write(&system, system_toml(true)).expect("write system");
+    let data = dir.join("d.csv");
+    dynrec(&[
+        "simulate",
+        "--system",
+        path(&system),
+        "--steps",
+        &steps.to_string(),
+        "--sequences",
+        &sequences.to_string(),
+        "--seed",
+        "7",
+        "--out",
+        path(&data),
+    ]);
+    (system, data)
+}
+
+/// `--baselines none`: no classical estimate in report.json, no singular-value plot.
+#[test]
+fn fit_without_baselines() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let (system, data) = simulated(dir.path(), 6, 100);
+    let out = dir.path().join("out");
+    dynrec(&[
+        "fit",
+        "--data",
+        path(&data),
+        "--system",
+        path(&system),
+        "--hidden",
+        "2",
+        "--baselines",
+        "none",
+        "--out",
+        path(&out),
+    ]);
+    let json = report(&out);
+    assert_eq!(json["spec"]["baselines"]["methods"], "none");
+    for baseline in ["n4sid", "em"] {
+        assert!(json["eigenvalues"].get(baseline).is_none(), "{baseline}");
+        assert!(json["eigen_error"].get(baseline).is_none(), "{baseline}");
+    }
+    assert!(!out.join("singular_values.png").exists());
+}
+
+/// Sequences of 15 rows are too short for N4SID's Hankel matrices (2 × 10 block rows + 1): the
+/// fit still succeeds, the report says why the baselines are absent, and it has none.
+#[test]
+fn fit_with_data_too_short_for_baselines() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let (system, data) = simulated(dir.path(), 10, 15);
+    let out = dir.path().join("out");
+    dynrec(&[
+        "fit",
+        "--data",
+        path(&data),
+        "--system",
+        path(&system),
+        "--hidden",
+        "2",
+        "--out",
+        path(&out),
+    ]);
+    let json = report(&out);
+    assert!(json["eigenvalues"].get("n4sid").is_none());
+    assert!(json["eigenvalues"].get("em").is_none());
+    let notes = json["analysis"]["notes"].to_string();
+    assert!(
+        notes.contains("N4SID") && notes.contains("not enough data"),
+        "{notes}"
+    );
+}
+
+/// An unknown `--baselines` value is a usage error (clap: exit status 2) that lists the
+/// valid ones.
+#[test]
+fn fit_rejects_unknown_baselines() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let out = Command::new(env!("CARGO_BIN_EXE_dynrec"))
+        .args(["fit", "--data", "d.csv", "--out"])
+        .arg(dir.path().join("out"))
+        .args(["--baselines", "bogus"])
+        .output()
+        .expect("run dynrec");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("invalid value 'bogus' for '--baselines")
+            && stderr.contains("[possible values: none, n4sid, em, all]"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("out").exists());
 }
