@@ -19,5 +19,8 @@ pub mod runner;
 pub mod spec;
 pub mod sweep;
 
-pub use runner::{Check, Outcome, Problem, Recorded, fit_and_report, git_commit, run};
-pub use spec::{BaselineSpec, Baselines, Budget, Prior, Spec, SystemSpec, Targets};
+pub use runner::{
+    Check, Outcome, Problem, Recorded, fit_and_report, git_commit, reference_linearisation, run,
+    run_system,
+};
+pub use spec::{BaselineSpec, Baselines, Budget, Prior, Spec, SystemChoice, SystemSpec, Targets};

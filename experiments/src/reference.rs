@@ -1,10 +1,11 @@
 //! The references a trained network is measured against, on held-out data: the Kalman filter's
-//! one-step prediction (the Bayes-optimal floor for a predictor) and the true system's own
-//! output-error prediction (the floor for a network that sees only the inputs).
+//! one-step prediction (the Bayes-optimal floor for a predictor; the extended Kalman filter's
+//! for a nonlinear system, a close approximation of it) and the true system's own output-error
+//! prediction (the floor for a network that sees only the inputs).
 
 use anyhow::{Context, Result};
 use dynrec_model::{Activation, Mode, RnnWeights, SequenceData};
-use dynrec_truth::{LinearSystem, Sequence, filter};
+use dynrec_truth::{Dynamics, FilterMethod, LinearSystem, Sequence, filter_dynamics};
 use nalgebra::{DMatrix, DVector};
 
 /// Mean squared error over the present (finite) measurements, pooled over sequences and
@@ -22,10 +23,40 @@ pub fn pooled_mse<'a>(pairs: impl IntoIterator<Item = (&'a DMatrix<f64>, DMatrix
     sse / count.max(1) as f64
 }
 
-/// One-step predictions `H x̂_{k|k-1}` of the Kalman filter, `[p, T]`.
-pub fn kalman_predictions(system: &LinearSystem, seq: &Sequence) -> Result<DMatrix<f64>> {
-    let out = filter(system, seq).context("Kalman filter on a held-out sequence")?;
-    Ok(system.h() * out.predicted_means)
+/// One-step predictions `h(x̂_{k|k-1})` of the Kalman filter (linear systems) or of the
+/// extended Kalman filter (any other), `[p, T]`.
+pub fn kalman_predictions<D: Dynamics + ?Sized>(
+    system: &D,
+    seq: &Sequence,
+) -> Result<DMatrix<f64>> {
+    let out = filter_dynamics(system, seq, FilterMethod::Auto)
+        .context("Kalman filter on a held-out sequence")?;
+    if let Some(linear) = system.as_linear() {
+        return Ok(linear.h() * out.predicted_means);
+    }
+    let columns: Vec<DVector<f64>> = out
+        .predicted_means
+        .column_iter()
+        .map(|x| system.measure(&x.into_owned()))
+        .collect();
+    Ok(DMatrix::from_columns(&columns))
+}
+
+/// The noise-free output-error prediction of a system fed the inputs alone, `[p, T]`:
+/// `x̂_1 = x0`, `x̂_k = f(x̂_{k-1}, u_k)`, `ŷ_k = h(x̂_k)`. For a nonlinear system with process
+/// noise this is close to, not exactly, the best prediction from the inputs (which would average
+/// over the noise); it is the floor a simulation-mode network is compared with.
+pub fn output_error_predictions<D: Dynamics + ?Sized>(system: &D, seq: &Sequence) -> DMatrix<f64> {
+    let steps = seq.len();
+    let mut x = system.noise().x0().clone();
+    let mut out = DMatrix::zeros(system.n_outputs(), steps);
+    for k in 0..steps {
+        if k > 0 {
+            x = system.transition(&x, &seq.inputs.column(k).into_owned());
+        }
+        out.set_column(k, &system.measure(&x));
+    }
+    out
 }
 
 /// The true system as a linear simulation-mode network, `U = A`, `W = B`, `V = H`: its output

@@ -7,14 +7,15 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use dynrec_analysis::plots::{self, Floor, PredictionTrace, SingularValues};
 use dynrec_analysis::{Analysis, Report, TrueSystem, analyse};
-use dynrec_model::{Activation, Mode, SequenceData, TrainingReport, train};
-use dynrec_truth::{Dataset, LinearSystem, SimulationConfig, simulate};
+use dynrec_model::{Activation, Mode, RnnWeights, SequenceData, TrainingReport, train};
+use dynrec_truth::{Dataset, Dynamics, Equilibrium, LinearSystem, SimulationConfig, simulate};
 use serde::{Deserialize, Serialize};
 
 use crate::baselines::{BaselineOutcome, Baselines, fit_baselines};
 use crate::progress::Recorder;
 use crate::reference::{
-    kalman_predictions, mean_network_input, network_predictions, pooled_mse, truth_as_network,
+    kalman_predictions, mean_network_input, network_predictions, output_error_predictions,
+    pooled_mse, truth_as_network,
 };
 use crate::spec::{BaselineSpec, Spec, Targets};
 use dynrec_analysis::AnalysisConfig;
@@ -71,6 +72,12 @@ pub struct Outcome {
     /// The classical baselines that ran (absent in outcomes written before they existed).
     #[serde(default)]
     pub baselines: Vec<BaselineOutcome>,
+    /// For a nonlinear system, the equilibrium whose linearisation was compared as `A`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub equilibrium: Option<Equilibrium>,
+    /// The trained network (original units), for analyses beyond the runner's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<RnnWeights>,
 }
 
 impl Outcome {
@@ -151,19 +158,67 @@ pub fn true_system(system: &LinearSystem, mode: Mode) -> Result<TrueSystem> {
     .context("true system for the analysis")
 }
 
+/// The linear system the network is compared with: the system itself when it is linear,
+/// otherwise its linearisation (in deviation coordinates) at the equilibrium called `name`
+/// (`None`: its first equilibrium), returned with it.
+pub fn reference_linearisation(
+    system: &dyn Dynamics,
+    name: Option<&str>,
+) -> Result<(LinearSystem, Option<Equilibrium>)> {
+    if let Some(linear) = system.as_linear() {
+        return Ok((linear.clone(), None));
+    }
+    let equilibria = system.equilibria();
+    let chosen = match name {
+        Some(name) => equilibria
+            .iter()
+            .find(|e| e.name == name)
+            .with_context(|| {
+                format!(
+                    "{} has no equilibrium called {name:?} (it has: {})",
+                    system.describe(),
+                    equilibria
+                        .iter()
+                        .map(|e| e.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })?,
+        None => equilibria.first().with_context(|| {
+            format!("{} lists no equilibrium to linearise at", system.describe())
+        })?,
+    };
+    let linear = system
+        .linearise(chosen)
+        .with_context(|| format!("linearising {} at {}", system.describe(), chosen.name))?;
+    Ok((linear, Some(chosen.clone())))
+}
+
 /// Runs one spec and writes its report into `out/<spec.name>/`.
 pub fn run(spec: &Spec, out: &Path, progress: bool) -> Result<Outcome> {
+    let system = spec.system.build()?;
+    run_system(spec, system.as_ref(), out, progress)
+}
+
+/// [`run`] with the system built by the caller: what an experiment binary that defines its own
+/// dynamics calls (its spec's `system` is then [`SystemChoice::Custom`]
+/// (crate::spec::SystemChoice::Custom)).
+pub fn run_system(
+    spec: &Spec,
+    system: &dyn Dynamics,
+    out: &Path,
+    progress: bool,
+) -> Result<Outcome> {
     let spec = spec.clone().seeded();
 
     // Data: training sequences and independent held-out sequences.
-    let system = spec.system.build()?;
-    let train_set = simulate(&system, &spec.simulation).context("simulating training data")?;
+    let train_set = simulate(system, &spec.simulation).context("simulating training data")?;
     let held_out_config = SimulationConfig {
         sequences: spec.held_out.max(1),
         seed: spec.seed.wrapping_add(1),
         ..spec.simulation.clone()
     };
-    let held_out = simulate(&system, &held_out_config).context("simulating held-out data")?;
+    let held_out = simulate(system, &held_out_config).context("simulating held-out data")?;
     let recorded = Recorded {
         spec: &spec,
         git_commit: git_commit(),
@@ -174,7 +229,8 @@ pub fn run(spec: &Spec, out: &Path, progress: bool) -> Result<Outcome> {
             name: &spec.name,
             train: &train_set,
             held_out: &held_out,
-            system: Some(&system),
+            system: Some(system),
+            equilibrium: spec.equilibrium.as_deref(),
             network: &spec.network,
             training: &spec.training,
             compute: spec.compute,
@@ -198,7 +254,10 @@ pub struct Problem<'a> {
     /// Data the network never saw, on which it is compared with the Kalman filter.
     pub held_out: &'a Dataset,
     /// The true system, when known.
-    pub system: Option<&'a LinearSystem>,
+    pub system: Option<&'a dyn Dynamics>,
+    /// For a nonlinear system: the equilibrium whose linearisation is compared as `A`
+    /// (`None`: the first one).
+    pub equilibrium: Option<&'a str>,
     /// The network.
     pub network: &'a NetworkConfig,
     /// The training.
@@ -249,15 +308,22 @@ pub fn fit_and_report(
                 .map(|(s, k)| (&s.measurements, k)),
         )
     });
-    let truth_output_error_mse = match problem.system.and_then(truth_as_network) {
-        Some(w) => Some(pooled_mse(
-            held_out
-                .sequences
-                .iter()
-                .map(|s| &s.measurements)
-                .zip(network_predictions(&w, &test_data)?),
-        )),
-        None => None,
+    let measured = || held_out.sequences.iter().map(|s| &s.measurements);
+    let truth_output_error_mse = match problem.system {
+        Some(system) if system.n_inputs() > 0 => {
+            Some(match system.as_linear().and_then(truth_as_network) {
+                Some(w) => pooled_mse(measured().zip(network_predictions(&w, &test_data)?)),
+                None => pooled_mse(
+                    measured().zip(
+                        held_out
+                            .sequences
+                            .iter()
+                            .map(|s| output_error_predictions(system, s)),
+                    ),
+                ),
+            })
+        }
+        _ => None,
     };
 
     // Train.
@@ -293,10 +359,14 @@ pub fn fit_and_report(
     };
     let mse_ratio = floor.map(|f| rnn_mse / f);
 
-    // Analyse.
-    let truth = problem
+    // Analyse: against A itself, or the linearisation at the chosen equilibrium.
+    let reference = problem
         .system
-        .map(|system| true_system(system, mode))
+        .map(|system| reference_linearisation(system, problem.equilibrium))
+        .transpose()?;
+    let truth = reference
+        .as_ref()
+        .map(|(linear, _)| true_system(linear, mode))
         .transpose()?;
     let input_mean = mean_network_input(&train_data, mode);
     let mut analysis = analyse(
@@ -313,7 +383,7 @@ pub fn fit_and_report(
         problem.train,
         held_out,
         &test_data,
-        problem.system.map(LinearSystem::n_states),
+        problem.system.map(|s| s.n_states()),
     )
     .context("evaluating the classical baselines")?;
     for (outcome, estimate) in &mut baselines.fitted {
@@ -327,6 +397,20 @@ pub fn fit_and_report(
             .map(|m| m.max_distance);
     }
     analysis.notes.append(&mut baselines.notes);
+    let equilibrium = reference.and_then(|(_, e)| e);
+    if let (Some(system), Some(e)) = (problem.system, &equilibrium) {
+        analysis.notes.insert(
+            0,
+            format!(
+                "The system is nonlinear ({}): the `A` compared here is the Jacobian of its \
+                 discrete-time transition at the equilibrium `{}`, x* = {:?} (and `B`, `H` \
+                 likewise, in deviation coordinates).",
+                system.describe(),
+                e.name,
+                e.state.as_slice()
+            ),
+        );
+    }
     let eigen_error = analysis.eigen_error();
     let recurrent_error = analysis.recurrent_matching.as_ref().map(|m| m.max_distance);
     let closed_loop_error = analysis
@@ -385,6 +469,8 @@ pub fn fit_and_report(
         checks,
         training: fit.report.clone(),
         baselines: baselines.fitted.into_iter().map(|(o, _)| o).collect(),
+        equilibrium,
+        weights: Some(weights.clone()),
     })
 }
 

@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use dynrec_analysis::AnalysisConfig;
 use dynrec_model::{Compute, NetworkConfig, TrainingConfig};
 use dynrec_sysid::EmConfig;
-use dynrec_truth::{LinearSystem, SimulationConfig};
+use dynrec_truth::{Dynamics, LinearSystem, NamedSystem, SimulationConfig};
 use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
 
@@ -137,6 +137,55 @@ impl SystemSpec {
     }
 }
 
+/// The system an experiment simulates.
+///
+/// In JSON: a linear [`SystemSpec`] (fields `A`, `B`, `H`, `q`, `r`, `prior`), a
+/// [`NamedSystem`] (field `kind`: `"pendulum"`, `"lorenz"`, …, with its parameters) or
+/// `{"custom": "<description>"}` for a system defined in code by the experiment binary (see
+/// `docs/extending.md`; the binary and the commit in the report then say how it was built).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SystemChoice {
+    /// A linear system with `Q = q I`, `R = r I`.
+    Linear(SystemSpec),
+    /// A system chosen by `kind` (the format of the TOML system files).
+    Named(NamedSystem),
+    /// A system defined in an experiment binary's code.
+    Custom {
+        /// What the system is ([`Dynamics::describe`]).
+        custom: String,
+    },
+}
+
+impl From<SystemSpec> for SystemChoice {
+    fn from(spec: SystemSpec) -> Self {
+        Self::Linear(spec)
+    }
+}
+
+impl From<NamedSystem> for SystemChoice {
+    fn from(spec: NamedSystem) -> Self {
+        Self::Named(spec)
+    }
+}
+
+impl SystemChoice {
+    /// The validated system. A [`SystemChoice::Custom`] system is built by its binary, not
+    /// here: asking is an error.
+    pub fn build(&self) -> Result<Box<dyn Dynamics>> {
+        match self {
+            Self::Linear(spec) => Ok(Box::new(spec.build()?)),
+            Self::Named(spec) => spec
+                .build()
+                .with_context(|| format!("invalid {} system in the experiment spec", spec.kind())),
+            Self::Custom { custom } => anyhow::bail!(
+                "the system \"{custom}\" is defined in code: run it through \
+                 `runner::run_system` (or `cli::main_with`) with the system built by its binary"
+            ),
+        }
+    }
+}
+
 /// Which classical identification methods run beside the RNN.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -230,7 +279,12 @@ pub struct Spec {
     /// Name of the run; its report goes to `<out>/<name>/`.
     pub name: String,
     /// The system that generates the data.
-    pub system: SystemSpec,
+    pub system: SystemChoice,
+    /// For a nonlinear system, the name of the equilibrium whose linearisation is the `A` the
+    /// network is compared with (`None`: the system's first equilibrium). Ignored for linear
+    /// systems.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub equilibrium: Option<String>,
     /// The training data (its `seed` is overwritten by [`Spec::seed`]).
     pub simulation: SimulationConfig,
     /// Sequences simulated independently (seed `seed + 1`) for the held-out comparison with

@@ -9,7 +9,7 @@ use dynrec_experiments::runner::sequence_data;
 use dynrec_experiments::{BaselineSpec, Baselines, Problem, Targets, fit_and_report, git_commit};
 use dynrec_model::{Activation, Compute, Mode, NetworkConfig, Silent, TrainingConfig, train};
 use dynrec_sysid::EmConfig;
-use dynrec_truth::{Dataset, LinearSystem};
+use dynrec_truth::{Dataset, NamedSystem};
 use serde::Serialize;
 
 /// Arguments of `dynrec fit`.
@@ -21,10 +21,15 @@ pub struct FitArgs {
     /// Folder of the report (report.json, report.md, plots).
     #[arg(long)]
     out: PathBuf,
-    /// The true system (TOML), when known: the learned dynamics are compared with it and the
-    /// RNN with its Kalman filter.
+    /// The true system (TOML, any `kind`), when known: the learned dynamics are compared with
+    /// it (a nonlinear system: with its linearisation at `--equilibrium`) and the RNN with its
+    /// Kalman filter (nonlinear: the extended Kalman filter).
     #[arg(long)]
     system: Option<PathBuf>,
+    /// With a nonlinear `--system`: the equilibrium whose linearisation is compared (default:
+    /// the system's first, e.g. `bottom` for the pendulum).
+    #[arg(long, requires = "system")]
+    equilibrium: Option<String>,
     /// Hidden size, or `auto`: the smallest in 1..=6 whose validation loss is within 1% of the
     /// best.
     #[arg(long, default_value = "auto")]
@@ -122,6 +127,8 @@ impl FitBudget {
 struct FitSpec {
     data: PathBuf,
     system: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    equilibrium: Option<String>,
     hidden: Hidden,
     /// Validation loss of each candidate hidden size (`--hidden auto`).
     hidden_search: Vec<(usize, f64)>,
@@ -145,8 +152,8 @@ pub fn run_fit(args: &FitArgs) -> Result<()> {
     let data = Dataset::load(&args.data)?;
     let system = match &args.system {
         Some(path) => {
-            let system = LinearSystem::load(path)?;
-            data.check_against(&system, &args.data)?;
+            let system = NamedSystem::load_dynamics(path)?;
+            data.check_against(system.as_ref(), &args.data)?;
             Some(system)
         }
         None => None,
@@ -248,6 +255,7 @@ pub fn run_fit(args: &FitArgs) -> Result<()> {
     let spec = FitSpec {
         data: args.data.clone(),
         system: args.system.clone(),
+        equilibrium: args.equilibrium.clone(),
         hidden: args.hidden,
         hidden_search,
         held_out_sequences: if in_sample {
@@ -270,7 +278,8 @@ pub fn run_fit(args: &FitArgs) -> Result<()> {
             name: "fit",
             train: &train_set,
             held_out: &held_out,
-            system: system.as_ref(),
+            system: system.as_deref(),
+            equilibrium: spec.equilibrium.as_deref(),
             network: &spec.network,
             training: &spec.training,
             compute: spec.compute,

@@ -25,7 +25,9 @@ fn spec(d_hidden: usize, budget: Budget) -> Spec {
     };
     Spec {
         name: format!("hidden_{d_hidden}"),
-        system: SystemSpec::damped_rotation(0.95, 0.3, 1e-5, 2.5e-3, Prior::Isotropic { p0: 1e-4 }),
+        system: SystemSpec::damped_rotation(0.95, 0.3, 1e-5, 2.5e-3, Prior::Isotropic { p0: 1e-4 })
+            .into(),
+        equilibrium: None,
         network: NetworkConfig {
             mode: Mode::Simulation,
             d_hidden,

@@ -20,7 +20,8 @@ fn spec(sequences: usize, seed: u64, budget: Budget) -> Spec {
     };
     Spec {
         name: format!("sequences_{sequences}_seed_{seed}"),
-        system: SystemSpec::damped_rotation(0.95, 0.3, 1e-2, 1e-2, Prior::Stationary),
+        system: SystemSpec::damped_rotation(0.95, 0.3, 1e-2, 1e-2, Prior::Stationary).into(),
+        equilibrium: None,
         network: NetworkConfig {
             mode: Mode::Predictor,
             d_hidden: 2,

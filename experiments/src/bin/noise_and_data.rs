@@ -24,7 +24,9 @@ fn spec(name: String, r: f64, sequences: usize, seed: u64, budget: Budget) -> Sp
     };
     Spec {
         name,
-        system: SystemSpec::damped_rotation(0.95, 0.3, 1e-5, r, Prior::Isotropic { p0: 1e-4 }),
+        system: SystemSpec::damped_rotation(0.95, 0.3, 1e-5, r, Prior::Isotropic { p0: 1e-4 })
+            .into(),
+        equilibrium: None,
         network: NetworkConfig {
             mode: Mode::Simulation,
             d_hidden: 2,

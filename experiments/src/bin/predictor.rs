@@ -34,7 +34,8 @@ fn spec(name: &str, system: SystemSpec, budget: Budget, closed_loop: Option<f64>
             activation: Activation::Linear,
             ..NetworkConfig::default()
         },
-        system,
+        system: system.into(),
+        equilibrium: None,
         simulation: SimulationConfig {
             sequences,
             steps: 200,

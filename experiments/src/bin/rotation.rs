@@ -26,7 +26,8 @@ fn spec(name: &str, system: SystemSpec, budget: Budget) -> Spec {
             activation: Activation::Linear,
             ..NetworkConfig::default()
         },
-        system,
+        system: system.into(),
+        equilibrium: None,
         simulation: SimulationConfig {
             sequences,
             steps: 200,

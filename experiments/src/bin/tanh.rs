@@ -32,7 +32,9 @@ fn spec(amplitude: f64, target: bool, budget: Budget) -> Spec {
             1e-5 * scale,
             2.5e-3 * scale,
             Prior::Isotropic { p0: 1e-4 * scale },
-        ),
+        )
+        .into(),
+        equilibrium: None,
         network: NetworkConfig {
             mode: Mode::Simulation,
             d_hidden: 2,
