@@ -12,6 +12,50 @@ fn log_likelihood(system: &LinearSystem, seqs: &[Sequence]) -> f64 {
         .sum()
 }
 
+/// Runs `iterations` EM steps (no early stop) from N4SID's estimate and checks that the
+/// log-likelihood never decreases (allowing only rounding, 1e-12 relative).
+fn monotone_em(seqs: &[Sequence], iterations: usize) -> dynrec_sysid::EmResult {
+    let init = n4sid(seqs, &N4sidConfig::default())
+        .expect("identifies")
+        .system;
+    let config = EmConfig {
+        max_iterations: iterations,
+        tolerance: 0.0,
+        learn_prior: true,
+    };
+    let fit = em(seqs, &init, &config).expect("runs");
+    let ll = &fit.log_likelihoods;
+    assert_eq!(ll.len(), iterations + 1);
+    println!("first {} last {}", ll[0], ll[iterations]);
+    for w in ll.windows(2) {
+        assert!(w[1] >= w[0] - 1e-12 * w[0].abs(), "{} then {}", w[0], w[1]);
+    }
+    fit
+}
+
+/// Runs EM from N4SID's estimate to the relative tolerance 1e-6 and checks that it converged
+/// to a log-likelihood at least that of the true parameters (the maximum likelihood is
+/// ≥ L(θ_true)), up to 1e-6 relative for stopping before the exact maximum.
+fn converges_at_least_to_truth(truth: &LinearSystem, seqs: &[Sequence]) {
+    let init = n4sid(seqs, &N4sidConfig::default())
+        .expect("identifies")
+        .system;
+    let config = EmConfig {
+        max_iterations: 2000,
+        tolerance: 1e-6,
+        learn_prior: true,
+    };
+    let fit = em(seqs, &init, &config).expect("runs");
+    let l_true = log_likelihood(truth, seqs);
+    let l_em = *fit.log_likelihoods.last().expect("non-empty");
+    println!(
+        "L(truth) {l_true}, L(n4sid) {}, L(em) {l_em} after {} iterations (converged {})",
+        fit.log_likelihoods[0], fit.iterations, fit.converged
+    );
+    assert!(fit.converged);
+    assert!(l_em >= l_true - 1e-6 * l_true.abs(), "{l_em} < {l_true}");
+}
+
 /// Every EM step is an exact maximiser of the expected complete-data log-likelihood, so the
 /// sequence L_0, L_1, … never decreases (allowing only rounding, 1e-12 relative); the last
 /// entry is the log-likelihood of the returned system.
@@ -19,25 +63,8 @@ fn log_likelihood(system: &LinearSystem, seqs: &[Sequence]) -> f64 {
 fn log_likelihood_never_decreases() {
     let truth = three_state();
     let seqs = data(&truth, 8, 200, 21);
-    let init = n4sid(&seqs, &N4sidConfig::default())
-        .expect("identifies")
-        .system;
-    let fit = em(
-        &seqs,
-        &init,
-        &EmConfig {
-            max_iterations: 40,
-            tolerance: 0.0,
-            learn_prior: true,
-        },
-    )
-    .expect("runs");
+    let fit = monotone_em(&seqs, 40);
     let ll = &fit.log_likelihoods;
-    assert_eq!(ll.len(), 41);
-    println!("first {} last {}", ll[0], ll[ll.len() - 1]);
-    for w in ll.windows(2) {
-        assert!(w[1] >= w[0] - 1e-12 * w[0].abs(), "{} then {}", w[0], w[1]);
-    }
     approx::assert_relative_eq!(
         log_likelihood(&fit.system, &seqs),
         ll[ll.len() - 1],
@@ -46,33 +73,12 @@ fn log_likelihood_never_decreases() {
 }
 
 /// On data from a known system, EM from the N4SID estimate converges to a log-likelihood at
-/// least that of the true parameters (the maximum likelihood is ≥ L(θ_true)), up to 1e-6
-/// relative for stopping before the exact maximum.
+/// least that of the true parameters.
 #[test]
 fn converged_log_likelihood_at_least_truth() {
     let truth = three_state();
     let seqs = data(&truth, 8, 200, 22);
-    let init = n4sid(&seqs, &N4sidConfig::default())
-        .expect("identifies")
-        .system;
-    let fit = em(
-        &seqs,
-        &init,
-        &EmConfig {
-            max_iterations: 500,
-            tolerance: 1e-6,
-            learn_prior: true,
-        },
-    )
-    .expect("runs");
-    let l_true = log_likelihood(&truth, &seqs);
-    let l_em = *fit.log_likelihoods.last().expect("non-empty");
-    println!(
-        "L(truth) {l_true}, L(n4sid) {}, L(em) {l_em} after {} iterations (converged {})",
-        fit.log_likelihoods[0], fit.iterations, fit.converged
-    );
-    assert!(fit.converged);
-    assert!(l_em >= l_true - 1e-6 * l_true.abs(), "{l_em} < {l_true}");
+    converges_at_least_to_truth(&truth, &seqs);
 }
 
 /// Rows with every measurement missing are pure predictions: EM stays monotone with them.
@@ -83,18 +89,7 @@ fn fully_missing_rows_keep_log_likelihood_monotone() {
     for k in (10..150).step_by(13) {
         seqs[1].measurements[(0, k)] = f64::NAN;
     }
-    let init = n4sid(&seqs, &N4sidConfig::default())
-        .expect("identifies")
-        .system;
-    let config = EmConfig {
-        max_iterations: 15,
-        tolerance: 0.0,
-        learn_prior: true,
-    };
-    let fit = em(&seqs, &init, &config).expect("runs");
-    for w in fit.log_likelihoods.windows(2) {
-        assert!(w[1] >= w[0] - 1e-12 * w[0].abs(), "{} then {}", w[0], w[1]);
-    }
+    monotone_em(&seqs, 15);
 }
 
 /// A two-output system whose measurement noises are correlated (so a missing component is
@@ -138,25 +133,8 @@ fn partially_missing_rows_keep_log_likelihood_monotone() {
         .filter(|z| z.iter().any(|v| v.is_nan()) && z.iter().any(|v| v.is_finite()))
         .count();
     assert!(partial > 200, "{partial} partially observed rows");
-    let init = n4sid(&seqs, &N4sidConfig::default())
-        .expect("identifies")
-        .system;
-    let fit = em(
-        &seqs,
-        &init,
-        &EmConfig {
-            max_iterations: 40,
-            tolerance: 0.0,
-            learn_prior: true,
-        },
-    )
-    .expect("runs");
-    let ll = &fit.log_likelihoods;
-    println!("first {} last {}", ll[0], ll[ll.len() - 1]);
-    assert!(ll[ll.len() - 1] > ll[0]);
-    for w in ll.windows(2) {
-        assert!(w[1] >= w[0] - 1e-12 * w[0].abs(), "{} then {}", w[0], w[1]);
-    }
+    let ll = monotone_em(&seqs, 40).log_likelihoods;
+    assert!(ll[40] > ll[0]);
 }
 
 /// With partially missing rows, EM still converges to a log-likelihood at least that of the
@@ -164,27 +142,7 @@ fn partially_missing_rows_keep_log_likelihood_monotone() {
 #[test]
 fn partially_missing_rows_converge_at_least_to_truth() {
     let (truth, seqs) = partially_missing_data(25);
-    let init = n4sid(&seqs, &N4sidConfig::default())
-        .expect("identifies")
-        .system;
-    let fit = em(
-        &seqs,
-        &init,
-        &EmConfig {
-            max_iterations: 2000,
-            tolerance: 1e-6,
-            learn_prior: true,
-        },
-    )
-    .expect("runs");
-    let l_true = log_likelihood(&truth, &seqs);
-    let l_em = *fit.log_likelihoods.last().expect("non-empty");
-    println!(
-        "L(truth) {l_true}, L(n4sid) {}, L(em) {l_em} after {} iterations (converged {})",
-        fit.log_likelihoods[0], fit.iterations, fit.converged
-    );
-    assert!(fit.converged);
-    assert!(l_em >= l_true - 1e-6 * l_true.abs(), "{l_em} < {l_true}");
+    converges_at_least_to_truth(&truth, &seqs);
 }
 
 /// EM refines the N4SID estimate without leaving the truth: on the noisy 32 × 300 data (the
