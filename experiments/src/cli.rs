@@ -10,7 +10,9 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use serde::{Deserialize, Serialize};
 
-use crate::runner::{Outcome, run};
+use dynrec_truth::Dynamics;
+
+use crate::runner::{Outcome, run_system};
 use crate::spec::{Budget, Spec};
 
 /// The command line of an experiment binary.
@@ -48,9 +50,34 @@ pub struct Summary {
     pub passed: bool,
 }
 
+/// How an experiment gets the system of a spec.
+pub type BuildSystem = fn(&Spec) -> Result<Box<dyn Dynamics>>;
+
+/// Markdown an experiment adds to its `README.md` after the table (its own analysis of the
+/// outcomes); it may also write files into the output folder it is given.
+pub type Appendix = fn(&Summary, &Path) -> Result<String>;
+
+/// The system a spec names ([`crate::SystemChoice::build`]).
+pub fn spec_system(spec: &Spec) -> Result<Box<dyn Dynamics>> {
+    spec.system.build()
+}
+
 /// Parses the command line, runs `specs(budget)` one after the other, prints each verdict and
 /// a table, and writes the summaries. Exits with status 2 when a target is missed.
 pub fn main(experiment: &str, question: &str, specs: fn(Budget) -> Vec<Spec>) -> Result<()> {
+    main_with(experiment, question, specs, spec_system, None)
+}
+
+/// [`main`] for an experiment that builds its systems in code (see `docs/extending.md`):
+/// `system` returns the system each spec runs on; `appendix`, when given, adds the
+/// experiment's own analysis of the outcomes to its `README.md`.
+pub fn main_with(
+    experiment: &str,
+    question: &str,
+    specs: fn(Budget) -> Vec<Spec>,
+    system: BuildSystem,
+    appendix: Option<Appendix>,
+) -> Result<()> {
     let args = Args::parse();
     let default_out = args.out.is_none();
     let out = args.out.unwrap_or_else(|| results_root().join(experiment));
@@ -58,6 +85,8 @@ pub fn main(experiment: &str, question: &str, specs: fn(Budget) -> Vec<Spec>) ->
         experiment,
         question,
         &specs(args.budget),
+        system,
+        appendix,
         args.budget,
         &out,
         !args.quiet,
@@ -72,18 +101,23 @@ pub fn main(experiment: &str, question: &str, specs: fn(Budget) -> Vec<Spec>) ->
     Ok(())
 }
 
-/// Runs the specs into `out/<name>/` and writes `out/README.md` and `out/outcomes.json`.
+/// Runs the specs (each on the system `system` builds for it) into `out/<name>/` and writes
+/// `out/README.md` and `out/outcomes.json`.
 pub fn run_all(
     experiment: &str,
     question: &str,
     specs: &[Spec],
+    system: BuildSystem,
+    appendix: Option<Appendix>,
     budget: Budget,
     out: &Path,
     progress: bool,
 ) -> Result<Summary> {
     let mut outcomes = Vec::new();
     for spec in specs {
-        let outcome = run(spec, out, progress).with_context(|| format!("run {}", spec.name))?;
+        let outcome = system(spec)
+            .and_then(|built| run_system(spec, built.as_ref(), out, progress))
+            .with_context(|| format!("run {}", spec.name))?;
         println!("{}: {}", outcome.name, outcome.verdict);
         outcomes.push(outcome);
     }
@@ -97,9 +131,16 @@ pub fn run_all(
     };
     let table = table(&summary.outcomes);
     println!("\n{table}");
+    let extra = match appendix {
+        Some(appendix) => appendix(&summary, out).context("the experiment's own analysis")?,
+        None => String::new(),
+    };
+    if !extra.is_empty() {
+        println!("{extra}");
+    }
     let markdown = format!(
         "# {experiment}\n\n{question}\n\nBudget: {budget:?}. Each run's report is in its folder \
-         ({}).\n\n{table}\n",
+         ({}).\n\n{table}\n{extra}",
         summary
             .outcomes
             .iter()
