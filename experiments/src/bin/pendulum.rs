@@ -3,8 +3,9 @@
 //! Question: a damped pendulum (g = 9.81, L = 1, m = 1, c = 0.5, RK4 at dt = 0.05) is driven by
 //! a white torque and seen through its angle. A linear and a tanh Elman RNN (hidden = 2, the
 //! pendulum's order) are trained in simulation mode on its input–output data, at a small swing
-//! (torque std 1: θ rms ≈ 0.07 rad, where sin θ ≈ θ) and at a large one (torque std 7: θ rms ≈
-//! 0.5 rad, peaks ≈ 2 rad, never over the top). Does the recovered dynamics (linear: `U`; tanh:
+//! (torque std 1: θ rms ≈ 0.07 rad, where sin θ ≈ θ) and at a large one (torque std 6: θ rms ≈
+//! 0.4 rad, peaks ≈ 1.9 rad; at std 7 one held-out sequence went over the top, a regime the
+//! training data never showed, and its error swamped the comparison). Does the recovered dynamics (linear: `U`; tanh:
 //! the Jacobian at its fixed point) match the pendulum's linearisation at the bottom
 //! equilibrium, `exp(λ dt)` with `λ = −c/2 ± i √(g/L − c²/4)`, i.e. `|z| = 0.9876`,
 //! `arg z = ±0.156`?
@@ -93,7 +94,7 @@ fn specs(budget: Budget) -> Vec<Spec> {
             .chain(
                 activations
                     .iter()
-                    .map(|&a| spec("large", 7.0, a, false, budget)),
+                    .map(|&a| spec("large", 6.0, a, false, budget)),
             )
             .collect(),
     }
