@@ -199,3 +199,120 @@ fn kalman_vs_rnn() {
     }
     assert!(dir.path().join("sweep_0.png").exists());
 }
+
+/// `eigenvalues.truth` of a run's report, as complex numbers.
+fn truth_eigenvalues(dir: &Path, run: &str) -> Vec<nalgebra::Complex<f64>> {
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join(run).join("report.json")).unwrap())
+            .unwrap();
+    json["eigenvalues"]["truth"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|z| nalgebra::Complex::new(z[0].as_f64().unwrap(), z[1].as_f64().unwrap()))
+        .collect()
+}
+
+/// `exp(λ dt)` for each `λ`: the eigenvalues of the exact discretisation, which RK4's Jacobian
+/// matches to about `(|λ| dt)⁵ / 120` (an independent check of the "A" a nonlinear run compares
+/// against, from the continuous-time Jacobian written out by hand).
+fn assert_discretised(
+    reported: &[nalgebra::Complex<f64>],
+    continuous: &[nalgebra::Complex<f64>],
+    dt: f64,
+) {
+    assert_eq!(reported.len(), continuous.len());
+    let expected: Vec<_> = continuous.iter().map(|l| (l * dt).exp()).collect();
+    let bound = continuous
+        .iter()
+        .map(|l| (l.norm() * dt).powi(5) / 120.0)
+        .fold(0.0, f64::max);
+    let matching = dynrec_analysis::match_eigenvalues(&expected, reported);
+    assert!(
+        matching.max_distance <= 3.0 * bound,
+        "{reported:?} vs exp(λ dt) {expected:?}: {} > 3 × {bound:.1e}",
+        matching.max_distance
+    );
+}
+
+/// pendulum (issue 7): at the small swing a linear network recovers the linearisation at the
+/// bottom to 1e-2, and the "A" of the report is that linearisation: `exp(λ dt)` with
+/// `λ = −c/2 ± i √(g/L − c²/4)` (g = 9.81, L = 1, c = 0.5, dt = 0.05).
+#[test]
+fn pendulum() {
+    let (summary, dir) = smoke(env!("CARGO_BIN_EXE_pendulum"));
+    for o in &summary.outcomes {
+        assert!(o.eigen_error.unwrap() <= 1e-2, "{:?}", o.eigen_error);
+        assert_eq!(o.equilibrium.as_ref().unwrap().name, "bottom");
+        let omega = (9.81_f64 - 0.25 * 0.25).sqrt();
+        let lambda = [
+            nalgebra::Complex::new(-0.25, omega),
+            nalgebra::Complex::new(-0.25, -omega),
+        ];
+        assert_discretised(&truth_eigenvalues(dir.path(), &o.name), &lambda, 0.05);
+        let report = std::fs::read_to_string(dir.path().join(&o.name).join("report.md")).unwrap();
+        assert!(report.contains("equilibrium `bottom`"), "{report}");
+    }
+}
+
+/// hopf (the example of docs/extending.md, a system defined in its binary): the linear network
+/// recovers the linearisation at the origin, `exp((μ ± iω) dt)`, to 1e-2, and the report's spec
+/// records the custom system's description.
+#[test]
+fn hopf() {
+    let (summary, dir) = smoke(env!("CARGO_BIN_EXE_hopf"));
+    for o in &summary.outcomes {
+        assert!(o.eigen_error.unwrap() <= 1e-2, "{:?}", o.eigen_error);
+        let lambda = [
+            nalgebra::Complex::new(-0.5, 3.0),
+            nalgebra::Complex::new(-0.5, -3.0),
+        ];
+        assert_discretised(&truth_eigenvalues(dir.path(), &o.name), &lambda, 0.05);
+        let json: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join(&o.name).join("report.json")).unwrap(),
+        )
+        .unwrap();
+        assert!(
+            json["spec"]["system"]["custom"]
+                .as_str()
+                .unwrap()
+                .contains("Hopf")
+        );
+    }
+}
+
+/// lorenz (issue 7): the runner compares with the linearisation at C+, whose eigenvalues are
+/// `exp(λ dt)` of the continuous Jacobian there (computed here from the equations); the README
+/// lists every closed-loop fixed point of the network beside its nearest equilibrium.
+#[test]
+fn lorenz() {
+    let (summary, dir) = smoke(env!("CARGO_BIN_EXE_lorenz"));
+    let (sigma, rho, beta) = (10.0, 28.0, 8.0 / 3.0);
+    let x = (beta * (rho - 1.0_f64)).sqrt();
+    // ∂g/∂x of ẋ = σ(y − x), ẏ = x(ρ − z) − y, ż = xy − βz at C+ = (x, x, ρ − 1).
+    let jacobian =
+        nalgebra::DMatrix::from_row_slice(3, 3, &[-sigma, sigma, 0.0, 1.0, -1.0, -x, x, x, -beta]);
+    let lambda = dynrec_analysis::eigenvalues(&jacobian).unwrap();
+    for o in &summary.outcomes {
+        assert_eq!(o.equilibrium.as_ref().unwrap().name, "C+");
+        assert_discretised(&truth_eigenvalues(dir.path(), &o.name), &lambda, 0.01);
+    }
+    let readme = std::fs::read_to_string(dir.path().join("README.md")).unwrap();
+    assert!(
+        readme.contains("## Closed-loop fixed points against the Lorenz equilibria"),
+        "{readme}"
+    );
+    let rows: Vec<&str> = readme
+        .lines()
+        .filter(|l| l.starts_with("| tanh_8 | ("))
+        .collect();
+    assert!(!rows.is_empty(), "{readme}");
+    for row in rows {
+        assert!(
+            ["| origin |", "| C+ |", "| C- |"]
+                .iter()
+                .any(|e| row.contains(e)),
+            "{row}"
+        );
+    }
+}
