@@ -410,6 +410,11 @@ pub fn fit_and_report(
                 e.state.as_slice()
             ),
         );
+        analysis.verdict += &format!(
+            " (A is the linearisation of the {} at its equilibrium `{}`.)",
+            system.name(),
+            e.name
+        );
     }
     let eigen_error = analysis.eigen_error();
     let recurrent_error = analysis.recurrent_matching.as_ref().map(|m| m.max_distance);
