@@ -3,9 +3,9 @@
 
 use anyhow::{Context, Result};
 use dynrec_analysis::AnalysisConfig;
-use dynrec_model::{Compute, NetworkConfig, TrainingConfig};
+use dynrec_model::{Activation, Compute, Mode, NetworkConfig, TrainingConfig};
 use dynrec_sysid::EmConfig;
-use dynrec_truth::{Dynamics, LinearSystem, NamedSystem, SimulationConfig};
+use dynrec_truth::{Dynamics, InputSignal, LinearSystem, NamedSystem, SimulationConfig};
 use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
 
@@ -310,7 +310,67 @@ pub struct Spec {
     pub baselines: BaselineSpec,
 }
 
+/// A network of `d_hidden` units with the given mode and activation (other settings default).
+pub fn network(mode: Mode, d_hidden: usize, activation: Activation) -> NetworkConfig {
+    NetworkConfig {
+        mode,
+        d_hidden,
+        activation,
+        ..NetworkConfig::default()
+    }
+}
+
+/// `sequences` sequences of 200 rows, every input channel white noise of standard deviation
+/// `std` (no missing measurements; the seed is set by [`Spec::seeded`]).
+pub fn white_inputs(sequences: usize, std: f64) -> SimulationConfig {
+    SimulationConfig {
+        sequences,
+        steps: 200,
+        input: InputSignal::White { std },
+        ..SimulationConfig::default()
+    }
+}
+
+/// Training with `restarts` restarts of at most `max_steps` Adam steps each, then
+/// `lbfgs_iterations` of L-BFGS (other settings default).
+pub fn training(restarts: usize, max_steps: usize, lbfgs_iterations: usize) -> TrainingConfig {
+    TrainingConfig {
+        restarts,
+        max_steps,
+        lbfgs_iterations,
+        ..TrainingConfig::default()
+    }
+}
+
 impl Spec {
+    /// A run with the usual settings, for an experiment to adjust with struct update syntax
+    /// (`Spec { seed: 3, ..Spec::new(..) }`): 64 training sequences of 200 rows driven by unit
+    /// white noise, 16 held-out sequences, default training, compute and analysis, the
+    /// classical baselines of the budget, no targets, seed 0, the first equilibrium of a
+    /// nonlinear system.
+    pub fn new(
+        name: impl Into<String>,
+        system: impl Into<SystemChoice>,
+        network: NetworkConfig,
+        budget: Budget,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            system: system.into(),
+            equilibrium: None,
+            simulation: white_inputs(64, 1.0),
+            held_out: 16,
+            network,
+            training: TrainingConfig::default(),
+            compute: Compute::default(),
+            analysis: AnalysisConfig::default(),
+            seed: 0,
+            budget,
+            targets: Targets::default(),
+            baselines: BaselineSpec::for_budget(budget),
+        }
+    }
+
     /// The spec with every seed derived from [`Spec::seed`].
     pub fn seeded(mut self) -> Self {
         self.simulation.seed = self.seed;

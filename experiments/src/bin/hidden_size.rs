@@ -14,50 +14,33 @@
 //! held-out MSE equals the true system's to 0.2%, i.e. their contributions cancel in the output
 //! and the per-mode energy share (which ignores cross terms) does not see it.
 
-use dynrec_experiments::{BaselineSpec, Budget, Prior, Spec, SystemSpec, Targets, cli};
-use dynrec_model::{Activation, Compute, Mode, NetworkConfig, TrainingConfig};
-use dynrec_truth::{InputSignal, SimulationConfig};
+use dynrec_experiments::spec::{network, training, white_inputs};
+use dynrec_experiments::{Budget, Prior, Spec, SystemSpec, Targets, cli};
+use dynrec_model::{Activation, Mode};
 
 fn spec(d_hidden: usize, budget: Budget) -> Spec {
     let (sequences, restarts, max_steps) = match budget {
         Budget::Smoke => (32, 1, 300),
         Budget::Full => (64, 3, 1000),
     };
+    let system =
+        SystemSpec::damped_rotation(0.95, 0.3, 1e-5, 2.5e-3, Prior::Isotropic { p0: 1e-4 });
     Spec {
-        name: format!("hidden_{d_hidden}"),
-        system: SystemSpec::damped_rotation(0.95, 0.3, 1e-5, 2.5e-3, Prior::Isotropic { p0: 1e-4 })
-            .into(),
-        equilibrium: None,
-        network: NetworkConfig {
-            mode: Mode::Simulation,
-            d_hidden,
-            activation: Activation::Linear,
-            ..NetworkConfig::default()
-        },
-        simulation: SimulationConfig {
-            sequences,
-            steps: 200,
-            input: InputSignal::White { std: 1.0 },
-            ..SimulationConfig::default()
-        },
-        held_out: 16,
-        training: TrainingConfig {
-            restarts,
-            max_steps,
-            lbfgs_iterations: 200,
-            ..TrainingConfig::default()
-        },
-        compute: Compute::default(),
-        analysis: Default::default(),
+        simulation: white_inputs(sequences, 1.0),
+        training: training(restarts, max_steps, 200),
         seed: 3,
-        budget,
-        baselines: BaselineSpec::for_budget(budget),
         targets: Targets {
             eigen_error: Some(1e-2),
-            closed_loop_error: None,
             mse_ratio: Some(0.05),
             extra_mode_energy: (d_hidden > 2).then_some(1e-2),
+            ..Targets::default()
         },
+        ..Spec::new(
+            format!("hidden_{d_hidden}"),
+            system,
+            network(Mode::Simulation, d_hidden, Activation::Linear),
+            budget,
+        )
     }
 }
 

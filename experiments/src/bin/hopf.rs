@@ -16,11 +16,10 @@
 //! forcing keeps the state small (r ≈ 0.2), where the cubic terms are 4% of the linear ones.
 
 use anyhow::Result;
-use dynrec_experiments::{BaselineSpec, Budget, Spec, SystemChoice, Targets, cli};
-use dynrec_model::{Activation, Compute, Mode, NetworkConfig, TrainingConfig};
-use dynrec_truth::{
-    ContinuousDynamics, Dynamics, Equilibrium, InputSignal, Noise, Rk4, SimulationConfig,
-};
+use dynrec_experiments::spec::{network, training, white_inputs};
+use dynrec_experiments::{Budget, Spec, SystemChoice, Targets, cli};
+use dynrec_model::{Activation, Mode};
+use dynrec_truth::{ContinuousDynamics, Dynamics, Equilibrium, Noise, Rk4};
 use nalgebra::{DMatrix, DVector, dvector};
 
 /// The new system: its parameters and its vector field. The Jacobians are left to the trait's
@@ -79,43 +78,25 @@ fn specs(budget: Budget) -> Vec<Spec> {
         Budget::Smoke => (32, 1, 400),
         Budget::Full => (64, 3, 1000),
     };
+    // The report records what the system is; the binary and the git commit say how it was built.
+    let system = SystemChoice::Custom {
+        custom: "Hopf normal form (μ = -0.5, ω = 3), RK4 dt = 0.05, q = 1e-6, r = 1e-4".to_string(),
+    };
     vec![Spec {
-        name: "linear".to_string(),
-        // The report records what the system is; the binary and the git commit say how it
-        // was built.
-        system: SystemChoice::Custom {
-            custom: "Hopf normal form (μ = -0.5, ω = 3), RK4 dt = 0.05, q = 1e-6, r = 1e-4"
-                .to_string(),
-        },
         equilibrium: Some("origin".to_string()),
-        network: NetworkConfig {
-            mode: Mode::Simulation,
-            d_hidden: 2,
-            activation: Activation::Linear,
-            ..NetworkConfig::default()
-        },
-        simulation: SimulationConfig {
-            sequences,
-            steps: 200,
-            input: InputSignal::White { std: 1.0 },
-            ..SimulationConfig::default()
-        },
-        held_out: 16,
-        training: TrainingConfig {
-            restarts,
-            max_steps,
-            lbfgs_iterations: 200,
-            ..TrainingConfig::default()
-        },
-        compute: Compute::default(),
-        analysis: Default::default(),
+        simulation: white_inputs(sequences, 1.0),
+        training: training(restarts, max_steps, 200),
         seed: 3,
-        budget,
-        baselines: BaselineSpec::for_budget(budget),
         targets: Targets {
             eigen_error: Some(1e-2),
             ..Targets::default()
         },
+        ..Spec::new(
+            "linear",
+            system,
+            network(Mode::Simulation, 2, Activation::Linear),
+            budget,
+        )
     }]
 }
 

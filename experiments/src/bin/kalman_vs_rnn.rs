@@ -8,10 +8,10 @@
 //! with 2 sequences, 1.006 with 16, 1.001 with 64: a 6-parameter linear predictor gets close to
 //! the Bayes floor with very little data.
 
+use dynrec_experiments::spec::{network, training, white_inputs};
 use dynrec_experiments::sweep::{self, Method, Series, SweepSpec};
-use dynrec_experiments::{BaselineSpec, Budget, Prior, Spec, SystemSpec, Targets};
-use dynrec_model::{Activation, Compute, Mode, NetworkConfig, TrainingConfig};
-use dynrec_truth::{InputSignal, SimulationConfig};
+use dynrec_experiments::{Budget, Prior, Spec, SystemSpec, Targets};
+use dynrec_model::{Activation, Mode};
 
 fn spec(sequences: usize, seed: u64, budget: Budget) -> Spec {
     let max_steps = match budget {
@@ -19,36 +19,20 @@ fn spec(sequences: usize, seed: u64, budget: Budget) -> Spec {
         Budget::Full => 1000,
     };
     Spec {
-        name: format!("sequences_{sequences}_seed_{seed}"),
-        system: SystemSpec::damped_rotation(0.95, 0.3, 1e-2, 1e-2, Prior::Stationary).into(),
-        equilibrium: None,
-        network: NetworkConfig {
-            mode: Mode::Predictor,
-            d_hidden: 2,
-            activation: Activation::Linear,
-            ..NetworkConfig::default()
-        },
-        simulation: SimulationConfig {
-            sequences,
-            steps: 200,
-            input: InputSignal::White { std: 1.0 },
-            ..SimulationConfig::default()
-        },
+        simulation: white_inputs(sequences, 1.0),
         held_out: 32,
-        training: TrainingConfig {
-            restarts: 1,
-            max_steps,
-            ..TrainingConfig::default()
-        },
-        compute: Compute::default(),
-        analysis: Default::default(),
+        training: training(1, max_steps, 200),
         seed,
-        budget,
-        baselines: BaselineSpec::for_budget(budget),
         targets: Targets {
             mse_ratio: (sequences >= 32).then_some(0.05),
             ..Targets::default()
         },
+        ..Spec::new(
+            format!("sequences_{sequences}_seed_{seed}"),
+            SystemSpec::damped_rotation(0.95, 0.3, 1e-2, 1e-2, Prior::Stationary),
+            network(Mode::Predictor, 2, Activation::Linear),
+            budget,
+        )
     }
 }
 

@@ -21,8 +21,9 @@ use anyhow::{Context, Result};
 use dynrec_analysis::dynamics::{FixedPointOptions, find_fixed_points};
 use dynrec_analysis::{eigenvalues, match_eigenvalues};
 use dynrec_experiments::cli::{self, Summary};
-use dynrec_experiments::{BaselineSpec, Budget, Spec, Targets};
-use dynrec_model::{Activation, Compute, Mode, NetworkConfig, TrainingConfig};
+use dynrec_experiments::spec::{network, training};
+use dynrec_experiments::{Budget, Spec};
+use dynrec_model::{Activation, Mode};
 use dynrec_truth::spec::{Covariance, LorenzSpec};
 use dynrec_truth::{InputSignal, NamedSystem, SimulationConfig};
 use nalgebra::DVector;
@@ -63,16 +64,9 @@ fn spec(activation: Activation, d_hidden: usize, budget: Budget) -> Spec {
         Activation::Tanh => "tanh",
         Activation::Relu => "relu",
     };
+    let lbfgs = if budget == Budget::Smoke { 0 } else { 200 };
     Spec {
-        name: format!("{act}_{d_hidden}"),
-        system: lorenz().into(),
         equilibrium: Some("C+".to_string()),
-        network: NetworkConfig {
-            mode: Mode::Predictor,
-            d_hidden,
-            activation,
-            ..NetworkConfig::default()
-        },
         simulation: SimulationConfig {
             sequences,
             steps,
@@ -80,18 +74,14 @@ fn spec(activation: Activation, d_hidden: usize, budget: Budget) -> Spec {
             ..SimulationConfig::default()
         },
         held_out: 8,
-        training: TrainingConfig {
-            restarts,
-            max_steps,
-            lbfgs_iterations: if budget == Budget::Smoke { 0 } else { 200 },
-            ..TrainingConfig::default()
-        },
-        compute: Compute::default(),
-        analysis: Default::default(),
+        training: training(restarts, max_steps, lbfgs),
         seed: 11,
-        budget,
-        baselines: BaselineSpec::for_budget(budget),
-        targets: Targets::default(),
+        ..Spec::new(
+            format!("{act}_{d_hidden}"),
+            lorenz(),
+            network(Mode::Predictor, d_hidden, activation),
+            budget,
+        )
     }
 }
 

@@ -12,10 +12,10 @@
 //! tolerance. EM's 200 iterations (2–5 s per run) cost more than training the RNN (under 1 s).
 //! The plots show the geometric mean over seeds with min–max bars, one line per method.
 
+use dynrec_experiments::spec::{network, training, white_inputs};
 use dynrec_experiments::sweep::{self, Method, Series, SweepSpec};
-use dynrec_experiments::{BaselineSpec, Budget, Prior, Spec, SystemSpec, Targets};
-use dynrec_model::{Activation, Compute, Mode, NetworkConfig, TrainingConfig};
-use dynrec_truth::{InputSignal, SimulationConfig};
+use dynrec_experiments::{Budget, Prior, Spec, SystemSpec};
+use dynrec_model::{Activation, Mode};
 
 fn spec(name: String, r: f64, sequences: usize, seed: u64, budget: Budget) -> Spec {
     let max_steps = match budget {
@@ -23,35 +23,16 @@ fn spec(name: String, r: f64, sequences: usize, seed: u64, budget: Budget) -> Sp
         Budget::Full => 500,
     };
     Spec {
-        name,
-        system: SystemSpec::damped_rotation(0.95, 0.3, 1e-5, r, Prior::Isotropic { p0: 1e-4 })
-            .into(),
-        equilibrium: None,
-        network: NetworkConfig {
-            mode: Mode::Simulation,
-            d_hidden: 2,
-            activation: Activation::Linear,
-            ..NetworkConfig::default()
-        },
-        simulation: SimulationConfig {
-            sequences,
-            steps: 200,
-            input: InputSignal::White { std: 1.0 },
-            ..SimulationConfig::default()
-        },
+        simulation: white_inputs(sequences, 1.0),
         held_out: 8,
-        training: TrainingConfig {
-            restarts: 1,
-            max_steps,
-            lbfgs_iterations: 200,
-            ..TrainingConfig::default()
-        },
-        compute: Compute::default(),
-        analysis: Default::default(),
+        training: training(1, max_steps, 200),
         seed,
-        budget,
-        baselines: BaselineSpec::for_budget(budget),
-        targets: Targets::default(),
+        ..Spec::new(
+            name,
+            SystemSpec::damped_rotation(0.95, 0.3, 1e-5, r, Prior::Isotropic { p0: 1e-4 }),
+            network(Mode::Simulation, 2, Activation::Linear),
+            budget,
+        )
     }
 }
 

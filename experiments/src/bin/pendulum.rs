@@ -17,10 +17,11 @@
 //! measures; no target. Noise is scaled with the torque² so the signal-to-noise ratio is the
 //! same at both swings.
 
-use dynrec_experiments::{BaselineSpec, Budget, Spec, Targets, cli};
-use dynrec_model::{Activation, Compute, Mode, NetworkConfig, TrainingConfig};
+use dynrec_experiments::spec::{network, training, white_inputs};
+use dynrec_experiments::{Budget, Spec, Targets, cli};
+use dynrec_model::{Activation, Mode};
+use dynrec_truth::NamedSystem;
 use dynrec_truth::spec::{Covariance, PendulumSpec};
-use dynrec_truth::{InputSignal, NamedSystem, SimulationConfig};
 
 /// The pendulum with noise and prior scaled by `scale` (the torque variance).
 fn pendulum(scale: f64) -> NamedSystem {
@@ -50,37 +51,20 @@ fn spec(swing: &str, torque: f64, activation: Activation, target: bool, budget: 
         Activation::Relu => "relu",
     };
     Spec {
-        name: format!("{swing}_{act}"),
-        system: pendulum(torque * torque).into(),
         equilibrium: Some("bottom".to_string()),
-        network: NetworkConfig {
-            mode: Mode::Simulation,
-            d_hidden: 2,
-            activation,
-            ..NetworkConfig::default()
-        },
-        simulation: SimulationConfig {
-            sequences,
-            steps: 200,
-            input: InputSignal::White { std: torque },
-            ..SimulationConfig::default()
-        },
-        held_out: 16,
-        training: TrainingConfig {
-            restarts,
-            max_steps,
-            lbfgs_iterations: 200,
-            ..TrainingConfig::default()
-        },
-        compute: Compute::default(),
-        analysis: Default::default(),
+        simulation: white_inputs(sequences, torque),
+        training: training(restarts, max_steps, 200),
         seed: 7,
-        budget,
-        baselines: BaselineSpec::for_budget(budget),
         targets: Targets {
             eigen_error: target.then_some(1e-2),
             ..Targets::default()
         },
+        ..Spec::new(
+            format!("{swing}_{act}"),
+            pendulum(torque * torque),
+            network(Mode::Simulation, 2, activation),
+            budget,
+        )
     }
 }
 

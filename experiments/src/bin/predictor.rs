@@ -17,48 +17,28 @@
 //! `A` to 1.0e-3; twice the data did not shrink the gap), so this objective identifies the
 //! closed loop only weakly.
 
-use dynrec_experiments::{BaselineSpec, Budget, Prior, Spec, SystemSpec, Targets, cli};
-use dynrec_model::{Activation, Compute, Mode, NetworkConfig, TrainingConfig};
-use dynrec_truth::{InputSignal, SimulationConfig};
+use dynrec_experiments::spec::{network, training, white_inputs};
+use dynrec_experiments::{Budget, Prior, Spec, SystemSpec, Targets, cli};
+use dynrec_model::{Activation, Mode};
 
 fn spec(name: &str, system: SystemSpec, budget: Budget, closed_loop: Option<f64>) -> Spec {
     let (sequences, restarts, max_steps) = match budget {
         Budget::Smoke => (64, 1, 1000),
         Budget::Full => (64, 2, 2000),
     };
+    let network = network(Mode::Predictor, system.order(), Activation::Linear);
     Spec {
-        name: name.to_string(),
-        network: NetworkConfig {
-            mode: Mode::Predictor,
-            d_hidden: system.order(),
-            activation: Activation::Linear,
-            ..NetworkConfig::default()
-        },
-        system: system.into(),
-        equilibrium: None,
-        simulation: SimulationConfig {
-            sequences,
-            steps: 200,
-            input: InputSignal::White { std: 1.0 },
-            ..SimulationConfig::default()
-        },
+        simulation: white_inputs(sequences, 1.0),
         held_out: 32,
-        training: TrainingConfig {
-            restarts,
-            max_steps,
-            ..TrainingConfig::default()
-        },
-        compute: Compute::default(),
-        analysis: Default::default(),
+        training: training(restarts, max_steps, 200),
         seed: 2,
-        budget,
-        baselines: BaselineSpec::for_budget(budget),
         targets: Targets {
-            extra_mode_energy: None,
             eigen_error: Some(1e-2),
             closed_loop_error: closed_loop,
             mse_ratio: Some(0.05),
+            ..Targets::default()
         },
+        ..Spec::new(name, system, network, budget)
     }
 }
 

@@ -9,49 +9,26 @@
 //! mode λ = 0.7 added; the transform `T` is found with a small residual and the held-out
 //! output-error MSE equals the true system's to within 5%.
 
-use dynrec_experiments::{BaselineSpec, Budget, Prior, Spec, SystemSpec, Targets, cli};
-use dynrec_model::{Activation, Compute, Mode, NetworkConfig, TrainingConfig};
-use dynrec_truth::{InputSignal, SimulationConfig};
+use dynrec_experiments::spec::{network, training, white_inputs};
+use dynrec_experiments::{Budget, Prior, Spec, SystemSpec, Targets, cli};
+use dynrec_model::{Activation, Mode};
 
 fn spec(name: &str, system: SystemSpec, budget: Budget) -> Spec {
     let (sequences, restarts, max_steps) = match budget {
         Budget::Smoke => (32, 2, 300),
         Budget::Full => (64, 3, 500),
     };
+    let network = network(Mode::Simulation, system.order(), Activation::Linear);
     Spec {
-        name: name.to_string(),
-        network: NetworkConfig {
-            mode: Mode::Simulation,
-            d_hidden: system.order(),
-            activation: Activation::Linear,
-            ..NetworkConfig::default()
-        },
-        system: system.into(),
-        equilibrium: None,
-        simulation: SimulationConfig {
-            sequences,
-            steps: 200,
-            input: InputSignal::White { std: 1.0 },
-            ..SimulationConfig::default()
-        },
-        held_out: 16,
-        training: TrainingConfig {
-            restarts,
-            max_steps,
-            lbfgs_iterations: 200,
-            ..TrainingConfig::default()
-        },
-        compute: Compute::default(),
-        analysis: Default::default(),
+        simulation: white_inputs(sequences, 1.0),
+        training: training(restarts, max_steps, 200),
         seed: 1,
-        budget,
-        baselines: BaselineSpec::for_budget(budget),
         targets: Targets {
-            extra_mode_energy: None,
             eigen_error: Some(1e-2),
-            closed_loop_error: None,
             mse_ratio: Some(0.05),
+            ..Targets::default()
         },
+        ..Spec::new(name, system, network, budget)
     }
 }
 

@@ -14,9 +14,9 @@
 //! here. The held-out MSE misses the floor by up to 50% at the larger amplitudes within this
 //! budget, which the table also shows.
 
-use dynrec_experiments::{BaselineSpec, Budget, Prior, Spec, SystemSpec, Targets, cli};
-use dynrec_model::{Activation, Compute, Mode, NetworkConfig, TrainingConfig};
-use dynrec_truth::{InputSignal, SimulationConfig};
+use dynrec_experiments::spec::{network, training, white_inputs};
+use dynrec_experiments::{Budget, Prior, Spec, SystemSpec, Targets, cli};
+use dynrec_model::{Activation, Mode, TrainingConfig};
 
 fn spec(amplitude: f64, target: bool, budget: Budget) -> Spec {
     let (sequences, restarts, max_steps) = match budget {
@@ -24,45 +24,30 @@ fn spec(amplitude: f64, target: bool, budget: Budget) -> Spec {
         Budget::Full => (64, 2, 2000),
     };
     let scale = amplitude * amplitude;
+    let system = SystemSpec::damped_rotation(
+        0.95,
+        0.3,
+        1e-5 * scale,
+        2.5e-3 * scale,
+        Prior::Isotropic { p0: 1e-4 * scale },
+    );
     Spec {
-        name: format!("amplitude_{amplitude}"),
-        system: SystemSpec::damped_rotation(
-            0.95,
-            0.3,
-            1e-5 * scale,
-            2.5e-3 * scale,
-            Prior::Isotropic { p0: 1e-4 * scale },
-        )
-        .into(),
-        equilibrium: None,
-        network: NetworkConfig {
-            mode: Mode::Simulation,
-            d_hidden: 2,
-            activation: Activation::Tanh,
-            ..NetworkConfig::default()
-        },
-        simulation: SimulationConfig {
-            sequences,
-            steps: 200,
-            input: InputSignal::White { std: amplitude },
-            ..SimulationConfig::default()
-        },
-        held_out: 16,
+        simulation: white_inputs(sequences, amplitude),
         training: TrainingConfig {
-            restarts,
-            max_steps,
             standardise: false,
-            ..TrainingConfig::default()
+            ..training(restarts, max_steps, 200)
         },
-        compute: Compute::default(),
-        analysis: Default::default(),
         seed: 4,
-        budget,
-        baselines: BaselineSpec::for_budget(budget),
         targets: Targets {
             eigen_error: target.then_some(1e-2),
             ..Targets::default()
         },
+        ..Spec::new(
+            format!("amplitude_{amplitude}"),
+            system,
+            network(Mode::Simulation, 2, Activation::Tanh),
+            budget,
+        )
     }
 }
 
