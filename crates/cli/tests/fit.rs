@@ -1,7 +1,7 @@
 //! `dynrec fit` end to end on small simulated files: the default mode follows the data (inputs →
 //! simulation, none → predictor), a known system is compared, and the report is written.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The damped rotation λ = 0.95 e^{±0.3i}, with or without its input.
@@ -40,28 +40,41 @@ fn path(p: &Path) -> &str {
     p.to_str().expect("utf-8 temporary path")
 }
 
-/// With inputs and the true system: simulation mode by default, and U's eigenvalues match A's
-/// to 1e-2 (claim 1 on a user's file); the Kalman filter is the reference.
-#[test]
-fn fit_with_inputs_and_system() {
-    let dir = tempfile::tempdir().expect("temporary folder");
-    let system = dir.path().join("s.toml");
-    std::fs::write(&system, system_toml(true)).expect("write system");
-    let data = dir.path().join("d.csv");
-    let out = dir.path().join("out");
+/// Simulated data written to `dir/d.csv`: `sequences` × `steps` rows of the damped rotation
+/// (with or without its input), whose system file is `dir/s.toml`.
+fn simulated(
+    dir: &Path,
+    with_input: bool,
+    sequences: usize,
+    steps: usize,
+    seed: u64,
+) -> (PathBuf, PathBuf) {
+    let system = dir.join("s.toml");
+    std::fs::write(&system, system_toml(with_input)).expect("write system");
+    let data = dir.join("d.csv");
     dynrec(&[
         "simulate",
         "--system",
         path(&system),
         "--steps",
-        "200",
+        &steps.to_string(),
         "--sequences",
-        "20",
+        &sequences.to_string(),
         "--seed",
-        "5",
+        &seed.to_string(),
         "--out",
         path(&data),
     ]);
+    (system, data)
+}
+
+/// With inputs and the true system: simulation mode by default, and U's eigenvalues match A's
+/// to 1e-2 (claim 1 on a user's file); the Kalman filter is the reference.
+#[test]
+fn fit_with_inputs_and_system() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let (system, data) = simulated(dir.path(), true, 20, 200, 5);
+    let out = dir.path().join("out");
     let stdout = dynrec(&[
         "fit",
         "--data",
@@ -112,23 +125,8 @@ fn fit_with_inputs_and_system() {
 #[test]
 fn fit_without_inputs_or_system() {
     let dir = tempfile::tempdir().expect("temporary folder");
-    let system = dir.path().join("s.toml");
-    std::fs::write(&system, system_toml(false)).expect("write system");
-    let data = dir.path().join("d.csv");
+    let (_, data) = simulated(dir.path(), false, 10, 200, 6);
     let out = dir.path().join("out");
-    dynrec(&[
-        "simulate",
-        "--system",
-        path(&system),
-        "--steps",
-        "200",
-        "--sequences",
-        "10",
-        "--seed",
-        "6",
-        "--out",
-        path(&data),
-    ]);
     let stdout = dynrec(&[
         "fit",
         "--data",
@@ -156,37 +154,11 @@ fn fit_without_inputs_or_system() {
     assert!(out.join("singular_values.png").exists());
 }
 
-/// Simulated data with inputs, written to `dir/d.csv`: `sequences` × `steps` rows of the
-/// damped rotation, whose system file is `dir/s.toml`.
-fn simulated(
-    dir: &Path,
-    sequences: usize,
-    steps: usize,
-) -> (std::path::PathBuf, std::path::PathBuf) {
-    let system = dir.join("s.toml");
-    std::fs::write(&system, system_toml(true)).expect("write system");
-    let data = dir.join("d.csv");
-    dynrec(&[
-        "simulate",
-        "--system",
-        path(&system),
-        "--steps",
-        &steps.to_string(),
-        "--sequences",
-        &sequences.to_string(),
-        "--seed",
-        "7",
-        "--out",
-        path(&data),
-    ]);
-    (system, data)
-}
-
 /// `--baselines none`: no classical estimate in report.json, no singular-value plot.
 #[test]
 fn fit_without_baselines() {
     let dir = tempfile::tempdir().expect("temporary folder");
-    let (system, data) = simulated(dir.path(), 6, 100);
+    let (system, data) = simulated(dir.path(), true, 6, 100, 7);
     let out = dir.path().join("out");
     dynrec(&[
         "fit",
@@ -215,7 +187,7 @@ fn fit_without_baselines() {
 #[test]
 fn fit_with_data_too_short_for_baselines() {
     let dir = tempfile::tempdir().expect("temporary folder");
-    let (system, data) = simulated(dir.path(), 10, 15);
+    let (system, data) = simulated(dir.path(), true, 10, 15, 7);
     let out = dir.path().join("out");
     dynrec(&[
         "fit",
