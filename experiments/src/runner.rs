@@ -288,6 +288,13 @@ pub fn fit_and_report(
     let test_data = sequence_data(problem.held_out)?;
     let held_out = problem.held_out;
 
+    // What the network is compared with: A itself, or the linearisation at the chosen
+    // equilibrium (checked before training, so that a wrong name fails at once).
+    let reference = problem
+        .system
+        .map(|system| reference_linearisation(system, problem.equilibrium))
+        .transpose()?;
+
     // References on the held-out data.
     let kalman: Option<Vec<_>> = problem
         .system
@@ -360,10 +367,6 @@ pub fn fit_and_report(
     let mse_ratio = floor.map(|f| rnn_mse / f);
 
     // Analyse: against A itself, or the linearisation at the chosen equilibrium.
-    let reference = problem
-        .system
-        .map(|system| reference_linearisation(system, problem.equilibrium))
-        .transpose()?;
     let truth = reference
         .as_ref()
         .map(|(linear, _)| true_system(linear, mode))

@@ -230,3 +230,150 @@ fn fit_rejects_unknown_baselines() {
     );
     assert!(!dir.path().join("out").exists());
 }
+
+/// Missing measurements (20% of the rows, predictor mode, no inputs): the network is fed its own
+/// prediction where `z` is missing, and `U + W_z V` still recovers eig(A) to 1e-2; the loss and
+/// the MSEs count only the present measurements, so they stay finite.
+#[test]
+fn fit_with_missing_measurements() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let system = dir.path().join("s.toml");
+    std::fs::write(&system, system_toml(false)).expect("write system");
+    let data = dir.path().join("d.csv");
+    dynrec(&[
+        "simulate",
+        "--system",
+        path(&system),
+        "--steps",
+        "200",
+        "--sequences",
+        "20",
+        "--missing",
+        "0.2",
+        "--seed",
+        "9",
+        "--out",
+        path(&data),
+    ]);
+    let text = std::fs::read_to_string(&data).expect("data");
+    let missing = text
+        .lines()
+        .filter(|l| l.split(',').any(str::is_empty))
+        .count();
+    assert!(missing > 600, "{missing} rows with a missing z of 4000");
+    let out = dir.path().join("out");
+    dynrec(&[
+        "fit",
+        "--data",
+        path(&data),
+        "--system",
+        path(&system),
+        "--hidden",
+        "2",
+        "--out",
+        path(&out),
+    ]);
+    let json = report(&out);
+    assert_eq!(json["spec"]["network"]["mode"], "predictor");
+    let error = json["eigen_error"]["rnn"].as_f64().expect("eigen error");
+    assert!(error <= 1e-2, "eigen error {error}");
+    for metric in ["heldout_mse_rnn", "heldout_mse_kalman"] {
+        let mse = json["metrics"][metric].as_f64().expect(metric);
+        assert!(mse.is_finite() && mse > 0.0, "{metric} {mse}");
+    }
+}
+
+/// A nonlinear system file (`kind = "pendulum"`): the learned dynamics are compared with the
+/// pendulum's linearisation at `--equilibrium bottom`, whose eigenvalues are `exp(λ dt)` with
+/// `λ = −c/2 ± i √(g/L − c²/4)` to RK4's O((|λ| dt)⁵) accuracy, and the report says so.
+#[test]
+fn fit_against_a_nonlinear_system() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let system = dir.path().join("p.toml");
+    std::fs::write(
+        &system,
+        "kind = \"pendulum\"\nlength = 1.0\ndamping = 0.5\ndt = 0.05\n\
+         Q = [[1e-8, 0.0], [0.0, 1e-5]]\nr = 1e-5\nP0 = [[1e-6, 0.0], [0.0, 1e-6]]\n",
+    )
+    .expect("write system");
+    let data = dir.path().join("d.csv");
+    dynrec(&[
+        "simulate",
+        "--system",
+        path(&system),
+        "--steps",
+        "200",
+        "--sequences",
+        "20",
+        "--seed",
+        "4",
+        "--out",
+        path(&data),
+    ]);
+    let out = dir.path().join("out");
+    dynrec(&[
+        "fit",
+        "--data",
+        path(&data),
+        "--system",
+        path(&system),
+        "--equilibrium",
+        "bottom",
+        "--hidden",
+        "2",
+        "--baselines",
+        "none",
+        "--out",
+        path(&out),
+    ]);
+    let json = report(&out);
+    assert_eq!(json["spec"]["equilibrium"], "bottom");
+    let omega = (9.81_f64 - 0.0625).sqrt();
+    let truth = json["eigenvalues"]["truth"].as_array().expect("truth");
+    assert_eq!(truth.len(), 2);
+    for z in truth {
+        let (re, im) = (z[0].as_f64().expect("re"), z[1].as_f64().expect("im"));
+        let exact = (-0.25 * 0.05_f64).exp();
+        let angle = omega * 0.05;
+        let distance = (re - exact * angle.cos()).hypot(im.abs() - exact * angle.sin());
+        assert!(distance < 1e-6, "{re} {im}: {distance}");
+    }
+    let error = json["eigen_error"]["rnn"].as_f64().expect("eigen error");
+    assert!(error <= 1e-2, "eigen error {error}");
+    let notes = json["analysis"]["notes"].to_string();
+    assert!(notes.contains("equilibrium `bottom`"), "{notes}");
+}
+
+/// An equilibrium the system does not have is an error that lists the ones it has.
+#[test]
+fn fit_rejects_an_unknown_equilibrium() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let system = dir.path().join("p.toml");
+    std::fs::write(
+        &system,
+        "kind = \"pendulum\"\nlength = 1.0\ndamping = 0.5\ndt = 0.05\nq = 1e-6\nr = 1e-4\n",
+    )
+    .expect("write system");
+    let data = dir.path().join("d.csv");
+    dynrec(&[
+        "simulate",
+        "--system",
+        path(&system),
+        "--steps",
+        "50",
+        "--out",
+        path(&data),
+    ]);
+    let out = Command::new(env!("CARGO_BIN_EXE_dynrec"))
+        .args(["fit", "--data", path(&data), "--system", path(&system)])
+        .args(["--equilibrium", "middle", "--hidden", "2", "--out"])
+        .arg(dir.path().join("out"))
+        .output()
+        .expect("run dynrec");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("\"middle\"") && stderr.contains("bottom, top"),
+        "{stderr}"
+    );
+}
