@@ -104,8 +104,8 @@ pub struct Recorded<'a> {
     pub dynrec_version: &'static str,
 }
 
-/// `git rev-parse HEAD` of the working tree, `-dirty` appended when it has uncommitted changes;
-/// `"unknown"` when git is unavailable.
+/// `git rev-parse HEAD` of the working tree, `-dirty` appended when it has uncommitted changes
+/// outside `results/`; `"unknown"` when git is unavailable.
 pub fn git_commit() -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let git = |args: &[&str]| {
@@ -119,8 +119,16 @@ pub fn git_commit() -> String {
     };
     match git(&["rev-parse", "HEAD"]) {
         Some(head) if !head.is_empty() => {
-            let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
-                .is_some_and(|s| !s.is_empty());
+            // Source changes only: the experiments rewrite the tracked files under results/.
+            let dirty = git(&[
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                ".",
+                ":(exclude)results",
+            ])
+            .is_some_and(|s| !s.is_empty());
             if dirty { format!("{head}-dirty") } else { head }
         }
         _ => "unknown".to_string(),
