@@ -9,12 +9,11 @@
 use std::time::Instant;
 
 use anyhow::Result;
-use dynrec_model::SequenceData;
 use dynrec_sysid::{N4sidConfig, em, n4sid};
 use dynrec_truth::{Dataset, LinearSystem};
 use serde::{Deserialize, Serialize};
 
-use crate::reference::{kalman_predictions, network_predictions, pooled_mse, truth_as_network};
+use crate::reference::{kalman_predictions, output_error_predictions, pooled_mse};
 use crate::spec::BaselineSpec;
 
 /// What one baseline achieved (also in the report's `eigen_error` and `metrics`).
@@ -54,14 +53,12 @@ pub struct Baselines {
     pub notes: Vec<String>,
 }
 
-/// Fits the baselines `spec` asks for on `train` and measures them on `held_out`
-/// (`test_data`: the same sequences as the model crate sees them). Errors of a method become
-/// notes; only a failure to evaluate a fitted estimate is an error.
+/// Fits the baselines `spec` asks for on `train` and measures them on `held_out`. Errors of a
+/// method become notes; only a failure to evaluate a fitted estimate is an error.
 pub fn fit_baselines(
     spec: &BaselineSpec,
     train: &Dataset,
     held_out: &Dataset,
-    test_data: &[SequenceData],
     true_order: Option<usize>,
 ) -> Result<Baselines> {
     let mut out = Baselines::default();
@@ -101,7 +98,7 @@ pub fn fit_baselines(
                 "largest singular-value gap (s_{0}/s_{1} = {2:.1})",
                 n4.order,
                 n4.order + 1,
-                s[n4.order - 1] / s[n4.order]
+                s[n4.order - 1] / s.get(n4.order).copied().unwrap_or(0.0)
             )
         }
     };
@@ -120,7 +117,7 @@ pub fn fit_baselines(
     ));
     out.singular_values = Some((n4.singular_values.clone(), n4.order));
     if methods.n4sid() {
-        let outcome = evaluate("n4sid", &n4.system, n4_seconds, held_out, test_data)?;
+        let outcome = evaluate("n4sid", &n4.system, n4_seconds, held_out)?;
         out.fitted.push((outcome, n4.system.clone()));
     }
     if methods.em() {
@@ -128,7 +125,7 @@ pub fn fit_baselines(
         match em(&train.sequences, &n4.system, &spec.em) {
             Ok(fit) => {
                 let seconds = started.elapsed().as_secs_f64();
-                let mut outcome = evaluate("em", &fit.system, seconds, held_out, test_data)?;
+                let mut outcome = evaluate("em", &fit.system, seconds, held_out)?;
                 outcome.log_likelihood = fit.log_likelihoods.last().copied();
                 outcome.iterations = Some(fit.iterations);
                 outcome.converged = Some(fit.converged);
@@ -156,23 +153,21 @@ fn evaluate(
     system: &LinearSystem,
     seconds: f64,
     held_out: &Dataset,
-    test_data: &[SequenceData],
 ) -> Result<BaselineOutcome> {
     let one_step = held_out
         .sequences
         .iter()
         .map(|s| Ok((&s.measurements, kalman_predictions(system, s)?)))
         .collect::<Result<Vec<_>>>()?;
-    let output_error = match truth_as_network(system) {
-        Some(w) => Some(pooled_mse(
+    // From the estimate's own prior mean x0 (EM learns it), fed the inputs alone.
+    let output_error = (system.n_inputs() > 0).then(|| {
+        pooled_mse(
             held_out
                 .sequences
                 .iter()
-                .map(|s| &s.measurements)
-                .zip(network_predictions(&w, test_data)?),
-        )),
-        None => None,
-    };
+                .map(|s| (&s.measurements, output_error_predictions(system, s))),
+        )
+    });
     Ok(BaselineOutcome {
         name: name.to_string(),
         order: system.n_states(),

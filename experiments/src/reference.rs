@@ -4,8 +4,8 @@
 //! prediction (the floor for a network that sees only the inputs).
 
 use anyhow::{Context, Result};
-use dynrec_model::{Activation, Mode, RnnWeights, SequenceData};
-use dynrec_truth::{Dynamics, FilterMethod, LinearSystem, Sequence, filter_dynamics};
+use dynrec_model::{Mode, RnnWeights, SequenceData};
+use dynrec_truth::{Dynamics, FilterMethod, Sequence, filter_dynamics};
 use nalgebra::{DMatrix, DVector};
 
 /// Mean squared error over the present (finite) measurements, pooled over sequences and
@@ -57,21 +57,6 @@ pub fn output_error_predictions<D: Dynamics + ?Sized>(system: &D, seq: &Sequence
         out.set_column(k, &system.measure(&x));
     }
     out
-}
-
-/// The true system as a linear simulation-mode network, `U = A`, `W = B`, `V = H`: its output
-/// is the best prediction of `z_k` from the inputs alone (the state's prior mean is zero).
-pub fn truth_as_network(system: &LinearSystem) -> Option<RnnWeights> {
-    let b = system.b()?;
-    Some(RnnWeights {
-        u: system.a().clone(),
-        w: b.clone(),
-        v: system.h().clone(),
-        b: DVector::zeros(system.n_states()),
-        c: DVector::zeros(system.n_outputs()),
-        activation: Activation::Linear,
-        mode: Mode::Simulation,
-    })
 }
 
 /// Outputs of `weights` on each sequence (the `f64` reference implementation, independent of

@@ -15,7 +15,7 @@ use crate::baselines::{BaselineOutcome, Baselines, fit_baselines};
 use crate::progress::Recorder;
 use crate::reference::{
     kalman_predictions, mean_network_input, network_predictions, output_error_predictions,
-    pooled_mse, truth_as_network,
+    pooled_mse,
 };
 use crate::spec::{BaselineSpec, Spec, Targets};
 use dynrec_analysis::AnalysisConfig;
@@ -174,6 +174,12 @@ pub fn reference_linearisation(
     name: Option<&str>,
 ) -> Result<(LinearSystem, Option<Equilibrium>)> {
     if let Some(linear) = system.as_linear() {
+        if let Some(name) = name.filter(|&n| n != "origin") {
+            anyhow::bail!(
+                "the equilibrium {name:?} was asked for, but the system is linear: it is \
+                 compared with A itself (its only equilibrium is the origin)"
+            );
+        }
         return Ok((linear.clone(), None));
     }
     let equilibria = system.equilibria();
@@ -291,17 +297,17 @@ pub fn fit_and_report(
 ) -> Result<Outcome> {
     let started = Instant::now();
     let mode = problem.network.mode;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let train_data = sequence_data(problem.train)?;
-    let test_data = sequence_data(problem.held_out)?;
-    let held_out = problem.held_out;
-
     // What the network is compared with: A itself, or the linearisation at the chosen
-    // equilibrium (checked before training, so that a wrong name fails at once).
+    // equilibrium (checked before anything is trained or written, so that a wrong name fails
+    // at once).
     let reference = problem
         .system
         .map(|system| reference_linearisation(system, problem.equilibrium))
         .transpose()?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let train_data = sequence_data(problem.train)?;
+    let test_data = sequence_data(problem.held_out)?;
+    let held_out = problem.held_out;
 
     // References on the held-out data.
     let kalman: Option<Vec<_>> = problem
@@ -325,19 +331,14 @@ pub fn fit_and_report(
     });
     let measured = || held_out.sequences.iter().map(|s| &s.measurements);
     let truth_output_error_mse = match problem.system {
-        Some(system) if system.n_inputs() > 0 => {
-            Some(match system.as_linear().and_then(truth_as_network) {
-                Some(w) => pooled_mse(measured().zip(network_predictions(&w, &test_data)?)),
-                None => pooled_mse(
-                    measured().zip(
-                        held_out
-                            .sequences
-                            .iter()
-                            .map(|s| output_error_predictions(system, s)),
-                    ),
-                ),
-            })
-        }
+        Some(system) if system.n_inputs() > 0 => Some(pooled_mse(
+            measured().zip(
+                held_out
+                    .sequences
+                    .iter()
+                    .map(|s| output_error_predictions(system, s)),
+            ),
+        )),
         _ => None,
     };
 
@@ -393,7 +394,6 @@ pub fn fit_and_report(
         problem.baselines,
         problem.train,
         held_out,
-        &test_data,
         problem.system.map(|s| s.n_states()),
     )
     .context("evaluating the classical baselines")?;
@@ -421,11 +421,7 @@ pub fn fit_and_report(
                 e.state.as_slice()
             ),
         );
-        analysis.verdict += &format!(
-            " (A is the linearisation of the {} at its equilibrium `{}`.)",
-            system.name(),
-            e.name
-        );
+        analysis.verdict += &format!(" (A: the linearisation at the equilibrium `{}`.)", e.name);
     }
     let eigen_error = analysis.eigen_error();
     let recurrent_error = analysis.recurrent_matching.as_ref().map(|m| m.max_distance);

@@ -66,3 +66,46 @@ fn kalman_one_step_beats_output_error_on_noisy_data() {
     assert!(kf < oe, "EKF {kf} vs output error {oe}");
     assert!(oe < zero, "output error {oe} vs zero {zero}");
 }
+
+/// For a linear system with inputs and `x0 = 0`, the output-error prediction equals the output of
+/// the true system written as a linear simulation-mode network (`U = A`, `W = B`, `V = H`), run
+/// by the model crate's independent `f64` reference implementation.
+#[test]
+fn output_error_prediction_is_the_true_system_as_a_network() {
+    use dynrec_model::{Activation, Mode, RnnWeights};
+    use nalgebra::{DMatrix, DVector};
+    let a = DMatrix::from_row_slice(2, 2, &[0.9, -0.2, 0.2, 0.9]);
+    let b = DMatrix::from_row_slice(2, 1, &[1.0, 0.5]);
+    let h = DMatrix::from_row_slice(1, 2, &[1.0, 0.3]);
+    let system = dynrec_truth::LinearSystem::new(
+        a.clone(),
+        Some(b.clone()),
+        h.clone(),
+        DMatrix::identity(2, 2) * 1e-2,
+        DMatrix::identity(1, 1) * 1e-2,
+    )
+    .unwrap();
+    let network = RnnWeights {
+        u: a,
+        w: b,
+        v: h,
+        b: DVector::zeros(2),
+        c: DVector::zeros(1),
+        activation: Activation::Linear,
+        mode: Mode::Simulation,
+    };
+    let data = simulate(
+        &system,
+        &SimulationConfig {
+            sequences: 2,
+            steps: 100,
+            ..SimulationConfig::default()
+        },
+    )
+    .unwrap();
+    for seq in &data.sequences {
+        let run = network.run(&seq.inputs, &seq.measurements).unwrap();
+        let worst = (output_error_predictions(&system, seq) - run.outputs).amax();
+        assert!(worst < 1e-12, "sequence {}: {worst}", seq.id);
+    }
+}

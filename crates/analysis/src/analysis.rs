@@ -289,7 +289,12 @@ pub fn analyse(
         if let Some(m) = &analysis.rnn_matching
             && analysis.modes.is_some()
         {
-            analysis.extra_mode_energy = energy_share_of(&learned, &m.unmatched_estimate).ok();
+            match energy_share_of(&learned, &m.unmatched_estimate) {
+                Ok(share) => analysis.extra_mode_energy = Some(share),
+                Err(e) => analysis
+                    .notes
+                    .push(format!("Energy of the unmatched modes not computed: {e}.")),
+            }
         }
         if weights.mode == Mode::Predictor {
             match truth.closed_loop() {

@@ -6,7 +6,9 @@ use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
 use dynrec_analysis::AnalysisConfig;
 use dynrec_experiments::runner::sequence_data;
-use dynrec_experiments::{BaselineSpec, Baselines, Problem, Targets, fit_and_report, git_commit};
+use dynrec_experiments::{
+    BaselineSpec, Baselines, Problem, Targets, fit_and_report, git_commit, reference_linearisation,
+};
 use dynrec_model::{Activation, Compute, Mode, NetworkConfig, Silent, TrainingConfig, train};
 use dynrec_sysid::EmConfig;
 use dynrec_truth::{Dataset, NamedSystem};
@@ -154,6 +156,9 @@ pub fn run_fit(args: &FitArgs) -> Result<()> {
         Some(path) => {
             let system = NamedSystem::load_dynamics(path)?;
             data.check_against(system.as_ref(), &args.data)?;
+            // A wrong --equilibrium fails now, not after the hidden-size search.
+            reference_linearisation(system.as_ref(), args.equilibrium.as_deref())
+                .with_context(|| format!("{}", path.display()))?;
             Some(system)
         }
         None => None,

@@ -366,7 +366,7 @@ fn fit_rejects_an_unknown_equilibrium() {
     ]);
     let out = Command::new(env!("CARGO_BIN_EXE_dynrec"))
         .args(["fit", "--data", path(&data), "--system", path(&system)])
-        .args(["--equilibrium", "middle", "--hidden", "2", "--out"])
+        .args(["--equilibrium", "middle", "--out"])
         .arg(dir.path().join("out"))
         .output()
         .expect("run dynrec");
@@ -376,4 +376,10 @@ fn fit_rejects_an_unknown_equilibrium() {
         stderr.contains("\"middle\"") && stderr.contains("bottom, top"),
         "{stderr}"
     );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !stdout.contains("hidden size"),
+        "checked before training: {stdout}"
+    );
+    assert!(!dir.path().join("out").exists(), "nothing written");
 }

@@ -281,6 +281,21 @@ pub fn check_dimensions<D: Dynamics + ?Sized>(system: &D) -> Result<()> {
     if hx.len() != p {
         return wrong("h(x)", format!("{p} entries (p)"), hx.len(), 1);
     }
+    let jacobians = [
+        ("∂f/∂x", system.transition_jacobian(x, &u), n, n, "n x n"),
+        ("∂f/∂u", system.input_jacobian(x, &u), n, m, "n x m"),
+        ("∂h/∂x", system.measurement_jacobian(x), p, n, "p x n"),
+    ];
+    for (field, j, rows, cols, what) in jacobians {
+        if j.shape() != (rows, cols) {
+            return wrong(
+                field,
+                format!("{rows}x{cols} ({what})"),
+                j.nrows(),
+                j.ncols(),
+            );
+        }
+    }
     Ok(())
 }
 

@@ -285,7 +285,13 @@ impl NamedSystem {
             Some("pendulum") => parse(&body).map(Self::Pendulum),
             Some("van_der_pol") => parse(&body).map(Self::VanDerPol),
             Some("duffing") => parse(&body).map(Self::Duffing),
-            Some(_) => parse(&body).map(Self::Lorenz),
+            Some("lorenz") => parse(&body).map(Self::Lorenz),
+            Some(other) => {
+                return Err(toml_error(format!(
+                    "system kind `{other}` is known but has no parser (known kinds: {})",
+                    known_kinds()
+                )));
+            }
         };
         spec.map_err(|e| toml_error(with_line(text, e)))
     }

@@ -426,3 +426,47 @@ fn nonlinear_simulation_follows_the_index_convention() {
         assert_relative_eq!(seq.measurements[(0, k)], x[(0, k)], epsilon = 1e-140);
     }
 }
+
+/// A user's system whose analytic `∂f/∂x` has the wrong shape is refused with an error naming
+/// the Jacobian and the expected shape, before simulation or filtering start, not by a panic
+/// inside the loop.
+#[test]
+fn wrong_jacobian_shape_is_an_error_not_a_panic() {
+    #[derive(Debug)]
+    struct Bad {
+        noise: Noise,
+    }
+    impl Dynamics for Bad {
+        fn name(&self) -> &str {
+            "bad"
+        }
+        fn n_inputs(&self) -> usize {
+            0
+        }
+        fn noise(&self) -> &Noise {
+            &self.noise
+        }
+        fn transition(&self, x: &DVector<f64>, _u: &DVector<f64>) -> DVector<f64> {
+            x * 0.5
+        }
+        fn measure(&self, x: &DVector<f64>) -> DVector<f64> {
+            x.rows(0, 1).into_owned()
+        }
+        fn transition_jacobian(&self, _x: &DVector<f64>, _u: &DVector<f64>) -> DMatrix<f64> {
+            DMatrix::zeros(2, 3)
+        }
+        fn equilibria(&self) -> Vec<Equilibrium> {
+            Vec::new()
+        }
+    }
+    let bad = Bad {
+        noise: Noise::isotropic(2, 1, 1e-3, 1e-3).unwrap(),
+    };
+    let config = SimulationConfig {
+        sequences: 1,
+        steps: 10,
+        ..Default::default()
+    };
+    let error = simulate(&bad, &config).unwrap_err().to_string();
+    assert!(error.contains("∂f/∂x") && error.contains("2x2"), "{error}");
+}

@@ -62,15 +62,22 @@ impl ContinuousDynamics for Hopf {
     }
 }
 
-/// The system every spec of this binary runs on: RK4 at dt = 0.05, small noise, a prior near 0.
+/// The parameters, in one place: the system below and the spec's description both read them.
+const MU: f64 = -0.5;
+const OMEGA: f64 = 3.0;
+const DT: f64 = 0.05;
+const Q: f64 = 1e-6;
+const R: f64 = 1e-4;
+
+/// The system every spec of this binary runs on: RK4 at `DT`, noise `Q`, `R`, a prior near 0.
 fn system(_spec: &Spec) -> Result<Box<dyn Dynamics>> {
-    let noise = Noise::isotropic(2, 1, 1e-6, 1e-4)?
+    let noise = Noise::isotropic(2, 1, Q, R)?
         .with_prior(DVector::zeros(2), DMatrix::identity(2, 2) * 1e-4)?;
     let hopf = Hopf {
-        mu: -0.5,
-        omega: 3.0,
+        mu: MU,
+        omega: OMEGA,
     };
-    Ok(Box::new(Rk4::new(hopf, 0.05, 1, noise)?))
+    Ok(Box::new(Rk4::new(hopf, DT, 1, noise)?))
 }
 
 fn specs(budget: Budget) -> Vec<Spec> {
@@ -80,7 +87,14 @@ fn specs(budget: Budget) -> Vec<Spec> {
     };
     // The report records what the system is; the binary and the git commit say how it was built.
     let system = SystemChoice::Custom {
-        custom: "Hopf normal form (μ = -0.5, ω = 3), RK4 dt = 0.05, q = 1e-6, r = 1e-4".to_string(),
+        custom: format!(
+            "{}, discretised by RK4 at dt = {DT}, Q = {Q} I, R = {R} I",
+            Hopf {
+                mu: MU,
+                omega: OMEGA
+            }
+            .describe()
+        ),
     };
     vec![Spec {
         equilibrium: Some("origin".to_string()),
