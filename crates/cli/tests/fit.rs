@@ -40,6 +40,23 @@ fn path(p: &Path) -> &str {
     p.to_str().expect("utf-8 temporary path")
 }
 
+/// `system_text` written to `dir/<file>` and simulated into `dir/d.csv` with the given
+/// `dynrec simulate` options; returns the two paths.
+fn simulate_file(
+    dir: &Path,
+    file: &str,
+    system_text: &str,
+    options: &[&str],
+) -> (PathBuf, PathBuf) {
+    let system = dir.join(file);
+    std::fs::write(&system, system_text).expect("write system");
+    let data = dir.join("d.csv");
+    let mut args = vec!["simulate", "--system", path(&system), "--out", path(&data)];
+    args.extend_from_slice(options);
+    dynrec(&args);
+    (system, data)
+}
+
 /// Simulated data written to `dir/d.csv`: `sequences` × `steps` rows of the damped rotation
 /// (with or without its input), whose system file is `dir/s.toml`.
 fn simulated(
@@ -49,23 +66,20 @@ fn simulated(
     steps: usize,
     seed: u64,
 ) -> (PathBuf, PathBuf) {
-    let system = dir.join("s.toml");
-    std::fs::write(&system, system_toml(with_input)).expect("write system");
-    let data = dir.join("d.csv");
-    dynrec(&[
-        "simulate",
-        "--system",
-        path(&system),
-        "--steps",
-        &steps.to_string(),
-        "--sequences",
-        &sequences.to_string(),
-        "--seed",
-        &seed.to_string(),
-        "--out",
-        path(&data),
-    ]);
-    (system, data)
+    let (sequences, steps, seed) = (sequences.to_string(), steps.to_string(), seed.to_string());
+    simulate_file(
+        dir,
+        "s.toml",
+        &system_toml(with_input),
+        &[
+            "--steps",
+            &steps,
+            "--sequences",
+            &sequences,
+            "--seed",
+            &seed,
+        ],
+    )
 }
 
 /// With inputs and the true system: simulation mode by default, and U's eigenvalues match A's
@@ -237,24 +251,21 @@ fn fit_rejects_unknown_baselines() {
 #[test]
 fn fit_with_missing_measurements() {
     let dir = tempfile::tempdir().expect("temporary folder");
-    let system = dir.path().join("s.toml");
-    std::fs::write(&system, system_toml(false)).expect("write system");
-    let data = dir.path().join("d.csv");
-    dynrec(&[
-        "simulate",
-        "--system",
-        path(&system),
-        "--steps",
-        "200",
-        "--sequences",
-        "20",
-        "--missing",
-        "0.2",
-        "--seed",
-        "9",
-        "--out",
-        path(&data),
-    ]);
+    let (system, data) = simulate_file(
+        dir.path(),
+        "s.toml",
+        &system_toml(false),
+        &[
+            "--steps",
+            "200",
+            "--sequences",
+            "20",
+            "--missing",
+            "0.2",
+            "--seed",
+            "9",
+        ],
+    );
     let text = std::fs::read_to_string(&data).expect("data");
     let missing = text
         .lines()
@@ -289,27 +300,13 @@ fn fit_with_missing_measurements() {
 #[test]
 fn fit_against_a_nonlinear_system() {
     let dir = tempfile::tempdir().expect("temporary folder");
-    let system = dir.path().join("p.toml");
-    std::fs::write(
-        &system,
+    let (system, data) = simulate_file(
+        dir.path(),
+        "p.toml",
         "kind = \"pendulum\"\nlength = 1.0\ndamping = 0.5\ndt = 0.05\n\
          Q = [[1e-8, 0.0], [0.0, 1e-5]]\nr = 1e-5\nP0 = [[1e-6, 0.0], [0.0, 1e-6]]\n",
-    )
-    .expect("write system");
-    let data = dir.path().join("d.csv");
-    dynrec(&[
-        "simulate",
-        "--system",
-        path(&system),
-        "--steps",
-        "200",
-        "--sequences",
-        "20",
-        "--seed",
-        "4",
-        "--out",
-        path(&data),
-    ]);
+        &["--steps", "200", "--sequences", "20", "--seed", "4"],
+    );
     let out = dir.path().join("out");
     dynrec(&[
         "fit",
@@ -348,22 +345,12 @@ fn fit_against_a_nonlinear_system() {
 #[test]
 fn fit_rejects_an_unknown_equilibrium() {
     let dir = tempfile::tempdir().expect("temporary folder");
-    let system = dir.path().join("p.toml");
-    std::fs::write(
-        &system,
+    let (system, data) = simulate_file(
+        dir.path(),
+        "p.toml",
         "kind = \"pendulum\"\nlength = 1.0\ndamping = 0.5\ndt = 0.05\nq = 1e-6\nr = 1e-4\n",
-    )
-    .expect("write system");
-    let data = dir.path().join("d.csv");
-    dynrec(&[
-        "simulate",
-        "--system",
-        path(&system),
-        "--steps",
-        "50",
-        "--out",
-        path(&data),
-    ]);
+        &["--steps", "50"],
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_dynrec"))
         .args(["fit", "--data", path(&data), "--system", path(&system)])
         .args(["--equilibrium", "middle", "--out"])
