@@ -10,7 +10,8 @@ use std::time::Instant;
 
 use anyhow::Result;
 use dynrec_sysid::{N4sidConfig, em, n4sid};
-use dynrec_truth::{Dataset, LinearSystem};
+use dynrec_truth::{Dataset, LinearSystem, Sequence};
+use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
 
 use crate::reference::{kalman_predictions, output_error_predictions, pooled_mse};
@@ -66,6 +67,13 @@ pub fn fit_baselines(
     if !(methods.n4sid() || methods.em()) {
         return Ok(out);
     }
+    // Fit and evaluate in centred coordinates: the prediction errors, and so the MSEs, are the
+    // same as in the original ones.
+    let means = spec.remove_means.then(|| Means::of(train));
+    let (train, held_out) = match &means {
+        Some(m) => (&m.subtract(train), &m.subtract(held_out)),
+        None => (train, held_out),
+    };
     let started = Instant::now();
     let config = N4sidConfig {
         block_rows: spec.block_rows,
@@ -115,6 +123,18 @@ pub fn fit_baselines(
         spec.block_rows,
         n4.windows
     ));
+    if let Some(m) = &means {
+        out.notes.push(format!(
+            "N4SID and EM were fitted with the training means removed (z̄ = {:?}{}); \
+             their estimates are in those centred coordinates.",
+            m.z.as_slice(),
+            if m.u.is_empty() {
+                String::new()
+            } else {
+                format!(", ū = {:?}", m.u.as_slice())
+            }
+        ));
+    }
     out.singular_values = Some((n4.singular_values.clone(), n4.order));
     if methods.n4sid() {
         let outcome = evaluate("n4sid", &n4.system, n4_seconds, held_out)?;
@@ -144,6 +164,52 @@ pub fn fit_baselines(
         }
     }
     Ok(out)
+}
+
+/// Per-channel means of a data set's inputs and present measurements.
+struct Means {
+    u: DVector<f64>,
+    z: DVector<f64>,
+}
+
+impl Means {
+    fn of(data: &Dataset) -> Self {
+        let mean = |rows: usize, of: fn(&Sequence) -> &DMatrix<f64>| {
+            DVector::from_fn(rows, |i, _| {
+                let (sum, count) = data
+                    .sequences
+                    .iter()
+                    .flat_map(|s| of(s).row(i).iter().copied().collect::<Vec<_>>())
+                    .filter(|x| x.is_finite())
+                    .fold((0.0, 0usize), |(s, c), x| (s + x, c + 1));
+                sum / count.max(1) as f64
+            })
+        };
+        Self {
+            u: mean(data.n_inputs(), |s| &s.inputs),
+            z: mean(data.n_outputs(), |s| &s.measurements),
+        }
+    }
+
+    /// `data` with the means subtracted (missing measurements stay missing).
+    fn subtract(&self, data: &Dataset) -> Dataset {
+        let sequences = data
+            .sequences
+            .iter()
+            .map(|s| Sequence {
+                inputs: DMatrix::from_fn(s.inputs.nrows(), s.inputs.ncols(), |i, k| {
+                    s.inputs[(i, k)] - self.u[i]
+                }),
+                measurements: DMatrix::from_fn(
+                    s.measurements.nrows(),
+                    s.measurements.ncols(),
+                    |i, k| s.measurements[(i, k)] - self.z[i],
+                ),
+                ..s.clone()
+            })
+            .collect();
+        Dataset::from_sequences(sequences)
+    }
 }
 
 /// The estimate's held-out MSEs: one-step Kalman prediction, and output error from the inputs

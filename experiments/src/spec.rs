@@ -226,6 +226,10 @@ pub struct BaselineSpec {
     /// EM's iteration budget, tolerance and whether it learns the prior (default: 200
     /// iterations, relative tolerance 1e-8, prior learned).
     pub em: EmConfig,
+    /// Subtract the training data's per-channel means of `u` and `z` before fitting (default
+    /// true): N4SID and EM have no offset term, and without this a system whose outputs do
+    /// not average to zero (the Lorenz system, z ≈ 24) spends a state on the offset.
+    pub remove_means: bool,
 }
 
 impl Default for BaselineSpec {
@@ -234,6 +238,7 @@ impl Default for BaselineSpec {
             methods: Baselines::All,
             block_rows: 10,
             em: EmConfig::default(),
+            remove_means: true,
         }
     }
 }
