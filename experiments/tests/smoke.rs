@@ -304,7 +304,7 @@ fn lorenz() {
     );
     let rows: Vec<&str> = readme
         .lines()
-        .filter(|l| l.starts_with("| tanh_8 | ("))
+        .filter(|l| l.starts_with("| tanh_8_seed_11 | ("))
         .collect();
     assert!(!rows.is_empty(), "{readme}");
     for row in rows {

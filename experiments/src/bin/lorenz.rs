@@ -3,7 +3,7 @@
 //! Question: the Lorenz system (σ = 10, ρ = 28, β = 8/3, RK4 at dt = 0.01, all three states
 //! measured with noise) has three equilibria, all unstable: the origin (a saddle) and
 //! C± = (±√(β(ρ−1)), ±√(β(ρ−1)), ρ − 1) (unstable foci the attractor winds around). A linear
-//! (hidden = 3) and a tanh (hidden = 8) Elman RNN are trained in predictor mode (fed the previous
+//! (hidden = 3) and a tanh (hidden = 8, three seeds) Elman RNN are trained in predictor mode (fed the previous
 //! measurement) on trajectories on the attractor. Fed back its own predictions, each network is
 //! an autonomous map; where are its fixed points, are they stable, and does the Jacobian at one
 //! of them match the discrete-time linearisation of the nearest Lorenz equilibrium?
@@ -53,7 +53,7 @@ fn lorenz() -> NamedSystem {
     })
 }
 
-fn spec(activation: Activation, d_hidden: usize, budget: Budget) -> Spec {
+fn spec(activation: Activation, d_hidden: usize, seed: u64, budget: Budget) -> Spec {
     let (sequences, steps, restarts, max_steps) = match (budget, activation) {
         (Budget::Smoke, _) => (8, 200, 1, 100),
         (Budget::Full, Activation::Linear) => (32, 400, 3, 1000),
@@ -75,9 +75,9 @@ fn spec(activation: Activation, d_hidden: usize, budget: Budget) -> Spec {
         },
         held_out: 8,
         training: training(restarts, max_steps, lbfgs),
-        seed: 11,
+        seed,
         ..Spec::new(
-            format!("{act}_{d_hidden}"),
+            format!("{act}_{d_hidden}_seed_{seed}"),
             lorenz(),
             network(Mode::Predictor, d_hidden, activation),
             budget,
@@ -87,11 +87,11 @@ fn spec(activation: Activation, d_hidden: usize, budget: Budget) -> Spec {
 
 fn specs(budget: Budget) -> Vec<Spec> {
     match budget {
-        Budget::Smoke => vec![spec(Activation::Tanh, 8, budget)],
-        Budget::Full => vec![
-            spec(Activation::Linear, 3, budget),
-            spec(Activation::Tanh, 8, budget),
-        ],
+        Budget::Smoke => vec![spec(Activation::Tanh, 8, 11, budget)],
+        // Three seeds of the tanh network: is the fixed-point structure reproducible?
+        Budget::Full => std::iter::once(spec(Activation::Linear, 3, 11, budget))
+            .chain((11..14).map(|seed| spec(Activation::Tanh, 8, seed, budget)))
+            .collect(),
     }
 }
 
