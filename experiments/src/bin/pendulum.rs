@@ -16,6 +16,12 @@
 //! 2-unit tanh network keeps the bottom linearisation at its fixed point is what the run
 //! measures; no target. Noise is scaled with the torque² so the signal-to-noise ratio is the
 //! same at both swings.
+//!
+//! What the committed run found: small swing, linear 1.1e-4 and tanh 2.1e-3. Large swing: the
+//! linear network (6.3e-3), N4SID (6.7e-3) and EM (6.8e-3) all settle on the same best linear
+//! fit, away from the bottom linearisation; the tanh network's Jacobian stays closer (3.3e-3)
+//! and its held-out output-error MSE is 3.2× lower than the linear network's, though still 6×
+//! the noise-free pendulum's (a 2-unit tanh cell is not a pendulum).
 
 use dynrec_experiments::spec::{network, training, white_inputs};
 use dynrec_experiments::{Budget, Spec, Targets, cli};
