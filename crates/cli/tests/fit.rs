@@ -82,6 +82,17 @@ fn simulated(
     )
 }
 
+/// `dynrec fit --data <data> [--system <system>] <options> --out <out>`; returns its stdout.
+fn fit(data: &Path, system: Option<&Path>, options: &[&str], out: &Path) -> String {
+    let mut args = vec!["fit", "--data", path(data)];
+    if let Some(system) = system {
+        args.extend(["--system", path(system)]);
+    }
+    args.extend_from_slice(options);
+    args.extend(["--out", path(out)]);
+    dynrec(&args)
+}
+
 /// With inputs and the true system: simulation mode by default, and U's eigenvalues match A's
 /// to 1e-2 (claim 1 on a user's file); the Kalman filter is the reference.
 #[test]
@@ -89,17 +100,7 @@ fn fit_with_inputs_and_system() {
     let dir = tempfile::tempdir().expect("temporary folder");
     let (system, data) = simulated(dir.path(), true, 20, 200, 5);
     let out = dir.path().join("out");
-    let stdout = dynrec(&[
-        "fit",
-        "--data",
-        path(&data),
-        "--system",
-        path(&system),
-        "--hidden",
-        "2",
-        "--out",
-        path(&out),
-    ]);
+    let stdout = fit(&data, Some(&system), &["--hidden", "2"], &out);
     let json = report(&out);
     assert_eq!(json["spec"]["network"]["mode"], "simulation");
     assert_eq!(
@@ -141,15 +142,7 @@ fn fit_without_inputs_or_system() {
     let dir = tempfile::tempdir().expect("temporary folder");
     let (_, data) = simulated(dir.path(), false, 10, 200, 6);
     let out = dir.path().join("out");
-    let stdout = dynrec(&[
-        "fit",
-        "--data",
-        path(&data),
-        "--hidden",
-        "2",
-        "--out",
-        path(&out),
-    ]);
+    let stdout = fit(&data, None, &["--hidden", "2"], &out);
     let json = report(&out);
     assert_eq!(json["spec"]["network"]["mode"], "predictor");
     assert_eq!(json["eigenvalues"]["rnn"].as_array().map(Vec::len), Some(2));
@@ -174,19 +167,12 @@ fn fit_without_baselines() {
     let dir = tempfile::tempdir().expect("temporary folder");
     let (system, data) = simulated(dir.path(), true, 6, 100, 7);
     let out = dir.path().join("out");
-    dynrec(&[
-        "fit",
-        "--data",
-        path(&data),
-        "--system",
-        path(&system),
-        "--hidden",
-        "2",
-        "--baselines",
-        "none",
-        "--out",
-        path(&out),
-    ]);
+    fit(
+        &data,
+        Some(&system),
+        &["--hidden", "2", "--baselines", "none"],
+        &&out,
+    );
     let json = report(&out);
     assert_eq!(json["spec"]["baselines"]["methods"], "none");
     for baseline in ["n4sid", "em"] {
@@ -203,17 +189,7 @@ fn fit_with_data_too_short_for_baselines() {
     let dir = tempfile::tempdir().expect("temporary folder");
     let (system, data) = simulated(dir.path(), true, 10, 15, 7);
     let out = dir.path().join("out");
-    dynrec(&[
-        "fit",
-        "--data",
-        path(&data),
-        "--system",
-        path(&system),
-        "--hidden",
-        "2",
-        "--out",
-        path(&out),
-    ]);
+    fit(&data, Some(&system), &["--hidden", "2"], &out);
     let json = report(&out);
     assert!(json["eigenvalues"].get("n4sid").is_none());
     assert!(json["eigenvalues"].get("em").is_none());
@@ -273,17 +249,7 @@ fn fit_with_missing_measurements() {
         .count();
     assert!(missing > 600, "{missing} rows with a missing z of 4000");
     let out = dir.path().join("out");
-    dynrec(&[
-        "fit",
-        "--data",
-        path(&data),
-        "--system",
-        path(&system),
-        "--hidden",
-        "2",
-        "--out",
-        path(&out),
-    ]);
+    fit(&data, Some(&system), &["--hidden", "2"], &out);
     let json = report(&out);
     assert_eq!(json["spec"]["network"]["mode"], "predictor");
     let error = json["eigen_error"]["rnn"].as_f64().expect("eigen error");
@@ -308,21 +274,19 @@ fn fit_against_a_nonlinear_system() {
         &["--steps", "200", "--sequences", "20", "--seed", "4"],
     );
     let out = dir.path().join("out");
-    dynrec(&[
-        "fit",
-        "--data",
-        path(&data),
-        "--system",
-        path(&system),
-        "--equilibrium",
-        "bottom",
-        "--hidden",
-        "2",
-        "--baselines",
-        "none",
-        "--out",
-        path(&out),
-    ]);
+    fit(
+        &data,
+        Some(&system),
+        &[
+            "--equilibrium",
+            "bottom",
+            "--hidden",
+            "2",
+            "--baselines",
+            "none",
+        ],
+        &&out,
+    );
     let json = report(&out);
     assert_eq!(json["spec"]["equilibrium"], "bottom");
     let omega = (9.81_f64 - 0.0625).sqrt();
