@@ -171,7 +171,7 @@ fn fit_without_baselines() {
         &data,
         Some(&system),
         &["--hidden", "2", "--baselines", "none"],
-        &&out,
+        &out,
     );
     let json = report(&out);
     assert_eq!(json["spec"]["baselines"]["methods"], "none");
@@ -285,7 +285,7 @@ fn fit_against_a_nonlinear_system() {
             "--baselines",
             "none",
         ],
-        &&out,
+        &out,
     );
     let json = report(&out);
     assert_eq!(json["spec"]["equilibrium"], "bottom");
