@@ -154,6 +154,15 @@ fn pair_and_real_mode() -> (DMatrix<f64>, DMatrix<f64>, DMatrix<f64>) {
     (a, b, h)
 }
 
+/// The impulse-response energy of the pair's block (the first two states) alone.
+fn pair_energy(a: &DMatrix<f64>, b: &DMatrix<f64>, h: &DMatrix<f64>) -> f64 {
+    impulse_energy(
+        &a.view((0, 0), (2, 2)).into_owned(),
+        &b.rows(0, 2).into_owned(),
+        &h.columns(0, 2).into_owned(),
+    )
+}
+
 /// The energy of a conjugate pair includes the cross term between its two members: a pair with
 /// large, nearly opposite residues and little output is not counted as a large contributor.
 /// The shares equal brute-force impulse-response energies of the blocks over that of the whole
@@ -162,11 +171,7 @@ fn pair_and_real_mode() -> (DMatrix<f64>, DMatrix<f64>, DMatrix<f64>) {
 fn conjugate_pair_energy_includes_its_cross_term() {
     let (a, b, h) = pair_and_real_mode();
     let total = impulse_energy(&a, &b, &h);
-    let pair = impulse_energy(
-        &a.view((0, 0), (2, 2)).into_owned(),
-        &b.rows(0, 2).into_owned(),
-        &h.columns(0, 2).into_owned(),
-    );
+    let pair = pair_energy(&a, &b, &h);
     let real = 1.0 / (1.0 - 0.81);
     let ss = StateSpace::new(a, b, h).expect("shapes");
     let mut t = DMatrix::identity(3, 3);
@@ -205,11 +210,7 @@ fn conjugate_pair_energy_includes_its_cross_term() {
 fn energy_share_of_sets_by_brute_force() {
     let (a, b, h) = pair_and_real_mode();
     let total = impulse_energy(&a, &b, &h);
-    let pair = impulse_energy(
-        &a.view((0, 0), (2, 2)).into_owned(),
-        &b.rows(0, 2).into_owned(),
-        &h.columns(0, 2).into_owned(),
-    );
+    let pair = pair_energy(&a, &b, &h);
     let ss = StateSpace::new(a, b, h).expect("shapes");
     let eig = dynrec_analysis::eigenvalues(&ss.a).expect("eigenvalues");
     let pair_idx: Vec<usize> = (0..3).filter(|&i| eig[i].im != 0.0).collect();

@@ -2,6 +2,9 @@
 //! reference in `scripts/kalman_reference.py`, itself checked against filterpy).
 //! Needs `pip install -r scripts/requirements.txt` (done by `.ci/run`).
 
+mod common;
+
+use common::read_csv;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -36,26 +39,6 @@ fn dynrec(args: &[&str]) {
         "dynrec {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<f64>>) {
-    let mut reader = csv::Reader::from_path(path).expect("readable output");
-    let header = reader
-        .headers()
-        .expect("header")
-        .iter()
-        .map(str::to_string)
-        .collect();
-    let rows = reader
-        .records()
-        .map(|r| {
-            r.expect("record")
-                .iter()
-                .map(|c| c.parse::<f64>().expect("number"))
-                .collect()
-        })
-        .collect();
-    (header, rows)
 }
 
 /// Filtered and smoothed means and variances (3 sequences × 200 rows, 2 inputs, correlated R,

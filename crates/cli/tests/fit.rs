@@ -1,6 +1,9 @@
 //! `dynrec fit` end to end on small simulated files: the default mode follows the data (inputs →
 //! simulation, none → predictor), a known system is compared, and the report is written.
 
+mod common;
+
+use common::path;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -34,10 +37,6 @@ fn dynrec(args: &[&str]) -> String {
 fn report(dir: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(dir.join("report.json")).expect("report.json");
     serde_json::from_str(&text).expect("valid report.json")
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("utf-8 temporary path")
 }
 
 /// `system_text` written to `dir/<file>` and simulated into `dir/d.csv` with the given

@@ -1,5 +1,8 @@
 //! `dynrec simulate` and `dynrec filter` with nonlinear system files (`kind = ...`).
 
+mod common;
+
+use common::{path, read_csv};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -21,30 +24,6 @@ fn dynrec(args: &[&str]) {
         "dynrec {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
-fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<f64>>) {
-    let mut reader = csv::Reader::from_path(path).expect("readable output");
-    let header = reader
-        .headers()
-        .expect("header")
-        .iter()
-        .map(str::to_string)
-        .collect();
-    let rows = reader
-        .records()
-        .map(|r| {
-            r.expect("record")
-                .iter()
-                .map(|c| c.parse::<f64>().expect("number"))
-                .collect()
-        })
-        .collect();
-    (header, rows)
 }
 
 /// Every nonlinear example system simulates, with its true states written as x1..xn (and no
