@@ -148,15 +148,11 @@ pub fn run_all(
             .collect::<Vec<_>>()
             .join(", ")
     );
-    dynrec_truth::io::write_atomically(&out.join("README.md"), |w| {
-        w.write_all(markdown.as_bytes())
-    })
-    .context("writing the experiment summary")?;
+    dynrec_core::write_atomically(&out.join("README.md"), |w| w.write_all(markdown.as_bytes()))
+        .context("writing the experiment summary")?;
     let json = serde_json::to_string_pretty(&summary)? + "\n";
-    dynrec_truth::io::write_atomically(&out.join("outcomes.json"), |w| {
-        w.write_all(json.as_bytes())
-    })
-    .context("writing outcomes.json")?;
+    dynrec_core::write_atomically(&out.join("outcomes.json"), |w| w.write_all(json.as_bytes()))
+        .context("writing outcomes.json")?;
     Ok(summary)
 }
 
@@ -241,6 +237,6 @@ pub fn write_index(root: &Path) -> Result<()> {
         }
         s += "\n";
     }
-    dynrec_truth::io::write_atomically(&root.join("README.md"), |w| w.write_all(s.as_bytes()))
+    dynrec_core::write_atomically(&root.join("README.md"), |w| w.write_all(s.as_bytes()))
         .context("writing results/README.md")
 }

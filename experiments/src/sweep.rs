@@ -177,10 +177,8 @@ pub fn main(experiment: &str, question: &str, sweep: fn(Budget) -> SweepSpec) ->
     );
     println!("{} (per seed):\n{lines}", spec.y_label);
     markdown += &format!("## Every run\n\n{checks}\n");
-    dynrec_truth::io::write_atomically(&out.join("README.md"), |w| {
-        w.write_all(markdown.as_bytes())
-    })
-    .context("writing the sweep summary")?;
+    dynrec_core::write_atomically(&out.join("README.md"), |w| w.write_all(markdown.as_bytes()))
+        .context("writing the sweep summary")?;
     let summary = Summary {
         experiment: experiment.to_string(),
         question: question.to_string(),
@@ -189,10 +187,8 @@ pub fn main(experiment: &str, question: &str, sweep: fn(Budget) -> SweepSpec) ->
         passed,
     };
     let json = serde_json::to_string_pretty(&summary)? + "\n";
-    dynrec_truth::io::write_atomically(&out.join("outcomes.json"), |w| {
-        w.write_all(json.as_bytes())
-    })
-    .context("writing outcomes.json")?;
+    dynrec_core::write_atomically(&out.join("outcomes.json"), |w| w.write_all(json.as_bytes()))
+        .context("writing outcomes.json")?;
     if default_out {
         write_index(Path::new(&results_root())).context("writing results/README.md")?;
     }

@@ -93,6 +93,7 @@ fn output_error_prediction_is_the_true_system_as_a_network() {
         c: DVector::zeros(1),
         activation: Activation::Linear,
         mode: Mode::Simulation,
+        bias: true,
     };
     let data = simulate(
         &system,

@@ -8,12 +8,12 @@ use crate::eigen::{C64, eigenvalues};
 use crate::error::{AnalysisError, Result, check_finite};
 use crate::matching::{Matching, match_eigenvalues};
 use crate::modes::{ModeRanking, energy_share_of, rank_modes};
-use crate::serde_matrix;
 use crate::similarity::{
     MarkovComparison, SimilarityFit, StateRegression, StateSpace, compare_markov,
     estimate_similarity,
 };
-use dynrec_model::weights::{Activation, Mode, RnnWeights};
+use dynrec_core::serde_matrix;
+use dynrec_core::weights::{Activation, Mode, RnnWeights};
 
 /// The system the data came from, as plain matrices.
 ///

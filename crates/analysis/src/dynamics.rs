@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::eigen::{C64, eigenvalues};
 use crate::error::{AnalysisError, Result, check_finite};
-use crate::serde_matrix;
-use dynrec_model::weights::{Activation, Mode, RnnWeights};
+use dynrec_core::serde_matrix;
+use dynrec_core::weights::{Activation, Mode, RnnWeights};
 
 /// `act(x)`.
 pub fn activate(activation: Activation, x: f64) -> f64 {

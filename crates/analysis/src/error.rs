@@ -81,3 +81,13 @@ pub(crate) fn io_error(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) 
     let path = path.into();
     move |source| AnalysisError::Io { path, source }
 }
+
+impl From<dynrec_core::CoreError> for AnalysisError {
+    fn from(e: dynrec_core::CoreError) -> Self {
+        match e {
+            dynrec_core::CoreError::Io { path, source } => Self::Io { path, source },
+            dynrec_core::CoreError::Json(e) => Self::Json(e),
+            other => Self::Dimension(other.to_string()),
+        }
+    }
+}

@@ -39,6 +39,7 @@
 //!     c: DVector::zeros(1),
 //!     activation: Activation::Linear,
 //!     mode: Mode::Simulation,
+//!     bias: true,
 //! };
 //! let mut analysis = dynrec_analysis::analyse(&weights, Some(&truth), None, &AnalysisConfig::default())?;
 //! analysis.add_baseline("n4sid", &a)?;
@@ -63,11 +64,10 @@ pub mod matching;
 pub mod modes;
 pub mod plots;
 pub mod report;
-pub mod serde_matrix;
 pub mod similarity;
 
 pub use analysis::{Analysis, AnalysisConfig, Baseline, TrueSystem, analyse};
-pub use dynrec_model::weights::{Activation, Mode, RnnWeights};
+pub use dynrec_core::weights::{Activation, Mode, RnnWeights};
 pub use eigen::{C64, EigenInfo, eigenvalues};
 pub use error::{AnalysisError, Result};
 pub use matching::{Matching, match_eigenvalues};

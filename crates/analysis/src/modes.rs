@@ -52,7 +52,7 @@ pub struct ModeContribution {
     /// `‖R_i‖_F`.
     pub residue: f64,
     /// `‖R_i‖_F / (1 − |λ_i|)` (infinite, written as `null`, for an unstable mode).
-    #[serde(with = "crate::serde_matrix::infinite_as_null")]
+    #[serde(with = "dynrec_core::serde_matrix::infinite_as_null")]
     pub gain: f64,
     /// Fraction of the output energy carried by this mode's real group alone, split equally
     /// between the group's members (see the module documentation).

@@ -16,8 +16,8 @@ use plotters::style::RGBColor;
 use crate::analysis::Analysis;
 use crate::eigen::C64;
 use crate::error::{AnalysisError, Result, io_error};
-use crate::report::write_atomic;
 use crate::similarity::MarkovComparison;
+use dynrec_core::io::write_bytes_atomically;
 
 /// DejaVu Sans (Bitstream Vera license, see `assets/DejaVuSans-LICENSE.txt`).
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
@@ -174,7 +174,7 @@ fn render(figure: &impl Figure, dir: &Path, stem: &str) -> Result<PlotFiles> {
             .and_then(|()| root.present())
             .map_err(|e| plot_error(&svg, e.to_string()))?;
     }
-    write_atomic(&svg, text.as_bytes())?;
+    write_bytes_atomically(&svg, text.as_bytes())?;
     Ok(PlotFiles { png, svg })
 }
 

@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -17,8 +16,9 @@ use crate::analysis::Analysis;
 use crate::eigen::{C64, EigenInfo};
 use crate::error::{Result, io_error};
 use crate::matching::Matching;
-use crate::serde_matrix::to_pairs;
-use dynrec_model::weights::{Activation, Mode};
+use dynrec_core::io::write_bytes_atomically;
+use dynrec_core::serde_matrix::to_pairs;
+use dynrec_core::weights::{Activation, Mode};
 
 /// A plot linked from the report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,8 +128,8 @@ impl Report {
         let markdown = dir.join("report.md");
         let mut text = serde_json::to_string_pretty(self)?;
         text.push('\n');
-        write_atomic(&json, text.as_bytes())?;
-        write_atomic(&markdown, self.markdown()?.as_bytes())?;
+        write_bytes_atomically(&json, text.as_bytes())?;
+        write_bytes_atomically(&markdown, self.markdown()?.as_bytes())?;
         Ok(ReportFiles { json, markdown })
     }
 
@@ -381,21 +381,4 @@ fn complex(z: C64) -> String {
             z.im.abs()
         )
     }
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut builder = tempfile::Builder::new();
-    // Results are for everyone to read: rw-r--r-- (a temporary file would be rw-------).
-    #[cfg(unix)]
-    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
-    let mut tmp = builder.tempfile_in(dir).map_err(io_error(dir))?;
-    tmp.write_all(bytes).map_err(io_error(tmp.path()))?;
-    tmp.as_file().sync_all().map_err(io_error(tmp.path()))?;
-    tmp.persist(path).map_err(|e| io_error(path)(e.error))?;
-    Ok(())
 }

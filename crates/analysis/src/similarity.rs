@@ -8,7 +8,7 @@ use nalgebra::{DMatrix, DVector, SVD};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AnalysisError, Result, check_finite};
-use crate::serde_matrix;
+use dynrec_core::serde_matrix;
 
 /// A linear state-space triple `x_k = A x_{k-1} + B u_k`, `y_k = H x_k`.
 ///

@@ -36,6 +36,7 @@ fn kalman_predictor_weights_recover_a() {
         c: DVector::zeros(1),
         activation: Activation::Linear,
         mode: Mode::Predictor,
+        bias: true,
     };
     let truth = TrueSystem::new(
         DMatrix::from_element(1, 1, a),
@@ -89,6 +90,7 @@ fn kalman_predictor_from_truth_steady_state_recovers_a() {
         c: DVector::zeros(1),
         activation: Activation::Linear,
         mode: Mode::Predictor,
+        bias: true,
     };
     let truth = TrueSystem::new(a.clone(), Some(b), h, Some(k)).expect("truth");
     let result =
@@ -125,6 +127,7 @@ fn transformed_predictor_recovers_a_and_t() {
         c: DVector::zeros(1),
         activation: Activation::Linear,
         mode: Mode::Predictor,
+        bias: true,
     };
     let truth = TrueSystem::new(a, Some(b), h, Some(k)).expect("truth");
     let result =
@@ -152,6 +155,7 @@ fn tanh_jacobian_at_origin_is_u() {
         c: DVector::zeros(1),
         activation: Activation::Tanh,
         mode: Mode::Simulation,
+        bias: true,
     };
     let (lin, search) = linearise(&weights, &DVector::zeros(1), &FixedPointOptions::default())
         .expect("linearisation");

@@ -112,6 +112,7 @@ fn spurious_extra_mode_is_flagged() {
         c: DVector::zeros(1),
         activation: Activation::Linear,
         mode: Mode::Simulation,
+        bias: true,
     };
     let truth = TrueSystem::new(a, Some(b), h, None).expect("truth");
     let result =

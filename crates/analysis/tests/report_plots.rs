@@ -29,6 +29,7 @@ fn example_analysis() -> dynrec_analysis::Analysis {
         c: DVector::zeros(1),
         activation: Activation::Linear,
         mode: Mode::Predictor,
+        bias: true,
     };
     let truth = TrueSystem::new(a, Some(b), h, Some(k)).expect("truth");
     let mut result =

@@ -22,6 +22,7 @@ fn network(u: DMatrix<f64>, activation: Activation) -> RnnWeights {
         c: DVector::zeros(1),
         activation,
         mode: Mode::Simulation,
+        bias: true,
     }
 }
 
@@ -127,6 +128,7 @@ fn tanh_predictor_recovers_a_through_the_loop() {
         c: DVector::zeros(1),
         activation: Activation::Tanh,
         mode: Mode::Predictor,
+        bias: true,
     };
     let result =
         analyse(&weights, Some(&truth), None, &AnalysisConfig::default()).expect("analysis");

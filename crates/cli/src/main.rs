@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use dynrec_truth::io::write_atomically;
+use dynrec_core::write_atomically;
 use dynrec_truth::{
     Dataset, Dynamics, FilterMethod, InputSignal, NamedSystem, SimulationConfig, estimate_dynamics,
     simulate,

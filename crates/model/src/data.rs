@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ModelError, Result};
 use crate::model::Feedback;
-use crate::weights::{Mode, RnnWeights};
+use dynrec_core::weights::{Mode, RnnWeights};
 
 /// One sequence: inputs and measurements as plain matrices, columns are time steps.
 #[derive(Debug, Clone, PartialEq)]
@@ -384,7 +384,7 @@ mod tests {
     use super::*;
     use crate::device::Compute;
     use crate::model::{Elman, ElmanConfig, Unroll, read_vec};
-    use crate::weights::Activation;
+    use dynrec_core::weights::Activation;
     use rand::rngs::Xoshiro256PlusPlus;
     use rand::{RngExt, SeedableRng};
     use rand_distr::StandardNormal;
@@ -437,7 +437,7 @@ mod tests {
                 approx::assert_relative_eq!(*a, *b, epsilon = 1e-12);
             }
             let batch = make_batch(&refs, mode, &scaling, &device);
-            let elman = Elman::from_weights(&scaled, true, &device).expect("module");
+            let elman = Elman::from_weights(&scaled, &device).expect("module");
             let hidden = elman.hidden_columns(
                 batch.inputs.clone(),
                 batch.batch,

@@ -1,6 +1,6 @@
 //! The one error type of this crate.
 
-use crate::weights::RnnWeights;
+use dynrec_core::weights::RnnWeights;
 
 /// Everything that can go wrong while building, training, running or storing a network.
 #[derive(Debug, thiserror::Error)]
@@ -96,5 +96,18 @@ pub(crate) fn config_error(field: &'static str, message: impl Into<String>) -> M
     ModelError::Config {
         field,
         message: message.into(),
+    }
+}
+
+impl From<dynrec_core::CoreError> for ModelError {
+    fn from(e: dynrec_core::CoreError) -> Self {
+        match e {
+            dynrec_core::CoreError::Io { path, source } => Self::Io { path, source },
+            dynrec_core::CoreError::Json(e) => Self::Json(e),
+            other => Self::Data {
+                sequence: 0,
+                message: other.to_string(),
+            },
+        }
     }
 }

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::{SequenceData, Standardisation, check_dataset, make_batch};
 use crate::error::{ModelError, Result};
 use crate::model::{Elman, ElmanConfig, Unroll, tensor_to_matrix};
-use crate::weights::{Mode, RnnWeights, Trajectory};
+use dynrec_core::weights::{Mode, RnnWeights, Trajectory};
 
 /// File name of the Burn record inside a checkpoint folder.
 pub const RECORD_FILE: &str = "model.bpk";
@@ -32,7 +32,6 @@ struct CheckpointConfig {
 #[derive(Debug)]
 pub struct TrainedRnn {
     weights: RnnWeights,
-    bias: bool,
     network: Elman,
     device: Device,
 }
@@ -45,23 +44,16 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> ModelError + '_ {
 }
 
 impl TrainedRnn {
-    /// Puts `weights` on `device`. Without `bias`, `b` and `c` must be zero.
+    /// Puts `weights` on `device`. Without [`RnnWeights::bias`], `b` and `c` must be zero.
     ///
     /// [`TrainedRnn::weights`] then returns what the device holds (rounded to its float type),
     /// so that the exported weights are exactly the network that predicts.
-    pub fn new(weights: RnnWeights, bias: bool, device: &Device) -> Result<Self> {
-        if !bias && (weights.b.iter().chain(weights.c.iter()).any(|x| *x != 0.0)) {
-            return Err(crate::error::config_error(
-                "bias",
-                "is false but the weights have non-zero biases",
-            ));
-        }
+    pub fn new(weights: RnnWeights, device: &Device) -> Result<Self> {
         let device = device.clone().without_autodiff();
-        let network = Elman::from_weights(&weights, bias, &device)?;
+        let network = Elman::from_weights(&weights, &device)?;
         let weights = network.to_weights(weights.mode)?;
         Ok(Self {
             weights,
-            bias,
             network,
             device,
         })
@@ -85,7 +77,7 @@ impl TrainedRnn {
             self.weights.d_output(),
         )
         .with_activation(self.weights.activation)
-        .with_bias(self.bias)
+        .with_bias(self.weights.bias)
     }
 
     /// The mode the network was trained in.
@@ -163,7 +155,6 @@ impl TrainedRnn {
         let weights = network.to_weights(config.mode)?;
         Ok(Self {
             weights,
-            bias: config.network.bias,
             network,
             device,
         })

@@ -10,7 +10,7 @@
 //!   standardisation;
 //! - [`training`]: [`train`] with a [`TrainingConfig`], progress through an [`Observer`];
 //! - [`inference`]: a [`TrainedRnn`] predicts on new data and saves/loads checkpoints;
-//! - [`weights`]: [`RnnWeights`], the form in which weights leave the crate;
+//! - [`RnnWeights`] (from `dynrec-core`): the form in which weights leave the crate;
 //! - [`device`]: the run-time choice of Burn backend and precision ([`Compute`]).
 //!
 //! Burn tensors stay inside this crate; everything that leaves it is a
@@ -23,10 +23,10 @@ pub mod inference;
 pub mod model;
 mod optim;
 pub mod training;
-pub mod weights;
 
 pub use data::{SequenceData, Standardisation};
 pub use device::{Backend, Compute, Precision};
+pub use dynrec_core::weights::{Activation, Mode, RnnWeights, Trajectory};
 pub use error::{ModelError, Result};
 pub use inference::TrainedRnn;
 pub use model::{Elman, ElmanConfig, ElmanOutput};
@@ -35,4 +35,3 @@ pub use training::{
     Fit, NetworkConfig, Observer, Phase, Progress, RestartReport, Silent, StopReason,
     TrainingConfig, TrainingReport, train,
 };
-pub use weights::{Activation, Mode, RnnWeights, Trajectory};

@@ -21,7 +21,7 @@ use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ModelError, Result, config_error};
-use crate::weights::{Activation, Mode, RnnWeights};
+use dynrec_core::weights::{Activation, Mode, RnnWeights};
 
 fn default_activation() -> Activation {
     Activation::Linear
@@ -135,12 +135,13 @@ impl ElmanConfig {
             c: DVector::zeros(p),
             activation: self.activation,
             mode,
+            bias: self.bias,
         })
     }
 
     /// Builds the network with seeded initial weights on `device`.
     pub fn init(&self, device: &Device) -> Result<Elman> {
-        Elman::from_weights(&self.init_weights(Mode::Simulation)?, self.bias, device)
+        Elman::from_weights(&self.init_weights(Mode::Simulation)?, device)
     }
 }
 
@@ -235,9 +236,16 @@ fn vector_param(v: &DVector<f64>, device: &Device) -> Param<Tensor<1>> {
 }
 
 impl Elman {
-    /// Builds the network from plain weights (as exported), on `device`. Without `bias` the
-    /// biases are dropped (they must then be zero to reproduce `weights`).
-    pub fn from_weights(weights: &RnnWeights, bias: bool, device: &Device) -> Result<Elman> {
+    /// Builds the network from plain weights (as exported), on `device`. Without
+    /// [`RnnWeights::bias`] the network has no biases, and `b`, `c` must be zero.
+    pub fn from_weights(weights: &RnnWeights, device: &Device) -> Result<Elman> {
+        let bias = weights.bias;
+        if !bias && (weights.b.iter().chain(weights.c.iter()).any(|x| *x != 0.0)) {
+            return Err(config_error(
+                "bias",
+                "is false but the weights have non-zero biases",
+            ));
+        }
         let (n, p) = (weights.d_hidden(), weights.d_output());
         let dims_ok = weights.u.ncols() == n
             && weights.w.nrows() == n
@@ -278,6 +286,7 @@ impl Elman {
             c: vector(&self.c, p)?,
             activation: self.activation,
             mode,
+            bias: self.has_bias(),
         })
     }
 
@@ -547,7 +556,7 @@ mod tests {
         let mut weights = config.init_weights(Mode::Simulation).expect("init");
         weights.u *= 1.8; // spectral radius 0.9
         weights.b = DVector::from_vec(vec![0.1, -0.2, 0.3]);
-        let elman = Elman::from_weights(&weights, true, &device).expect("module");
+        let elman = Elman::from_weights(&weights, &device).expect("module");
         for (batch, steps) in [(3, 1), (2, 8), (4, 37)] {
             let inputs = Tensor::<2>::random(
                 [2, steps * batch],

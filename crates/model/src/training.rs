@@ -20,7 +20,7 @@ use crate::error::{ModelError, Result, config_error};
 use crate::inference::TrainedRnn;
 use crate::model::{Elman, ElmanConfig, Unroll, read_vec, squared_error_sums};
 use crate::optim::{Adam, Lbfgs, LbfgsStop, clip_norm};
-use crate::weights::{Activation, Mode, RnnWeights};
+use dynrec_core::weights::{Activation, Mode, RnnWeights};
 
 /// The network to train: what the data does not already fix.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -392,6 +392,7 @@ impl Layout {
             c,
             activation,
             mode,
+            bias: self.bias,
         }
     }
 }
@@ -432,7 +433,7 @@ impl Evaluation {
 impl Objective<'_> {
     fn evaluate(&self, theta: &[f64], batch: &Batch, with_grad: bool) -> Result<Evaluation> {
         let weights = self.layout.unflatten(theta, self.activation, self.mode);
-        let elman = Elman::from_weights(&weights, self.layout.bias, self.device)?;
+        let elman = Elman::from_weights(&weights, self.device)?;
         let hidden = elman.hidden_columns(
             batch.inputs.clone(),
             batch.batch,
@@ -642,7 +643,7 @@ pub fn train(
     let winner = &outcomes[best];
     let scaled = layout.unflatten(&winner.theta, network.activation, network.mode);
     let weights = scaling.to_original(&scaled);
-    let model = TrainedRnn::new(weights, network.bias, device)?;
+    let model = TrainedRnn::new(weights, device)?;
     let report = TrainingReport {
         best_restart: best,
         train_loss: winner.report.train_loss,
@@ -835,12 +836,11 @@ fn run_restart(
 
 /// The training objective at `weights`, without standardisation: the mean squared error over
 /// every present measurement of `data` (original units), and its gradient with respect to each
-/// weight (returned in the shapes of [`RnnWeights`]; the bias entries are 0 when `bias` is
-/// false). `config.scan` and `config.truncation` choose how the recurrence is unrolled, as in
+/// weight (returned in the shapes of [`RnnWeights`]; the bias entries are 0 when the network
+/// has no biases). `config.scan` and `config.truncation` choose how the recurrence is unrolled, as in
 /// [`train`]; with a truncation the gradient is the truncated one.
 pub fn loss_gradient(
     weights: &RnnWeights,
-    bias: bool,
     data: &[SequenceData],
     config: &TrainingConfig,
     device: &Device,
@@ -862,6 +862,7 @@ pub fn loss_gradient(
         &Standardisation::identity(m, p),
         &ad_device,
     );
+    let bias = weights.bias;
     let layout = Layout {
         n: weights.d_hidden(),
         d: weights.d_input(),

@@ -55,6 +55,7 @@ fn problem(
         c: DVector::from_fn(p, |_, _| 0.3 * rng.sample::<f64, _>(StandardNormal)),
         activation,
         mode,
+        bias: true,
     };
     let data = (0..sequences)
         .map(|_| {
@@ -104,10 +105,10 @@ fn finite_differences(
             *entries_mut(&mut plus)[i] += h;
             let mut minus = weights.clone();
             *entries_mut(&mut minus)[i] -= h;
-            let lp = loss_gradient(&plus, true, data, config, &device())
+            let lp = loss_gradient(&plus, data, config, &device())
                 .expect("loss")
                 .0;
-            let lm = loss_gradient(&minus, true, data, config, &device())
+            let lm = loss_gradient(&minus, data, config, &device())
                 .expect("loss")
                 .0;
             (lp - lm) / (2.0 * h)
@@ -121,7 +122,7 @@ fn check_gradient(activation: Activation, mode: Mode, missing: f64, scan: bool) 
         scan,
         ..TrainingConfig::default()
     };
-    let (_, grad) = loss_gradient(&weights, true, &data, &config, &device()).expect("gradient");
+    let (_, grad) = loss_gradient(&weights, &data, &config, &device()).expect("gradient");
     let analytic = entries(&grad);
     let numeric = finite_differences(&weights, &data, &config);
     let scale = numeric.iter().fold(0.0_f64, |a, b| a.max(b.abs()));
@@ -185,8 +186,7 @@ fn loss_matches_plain_reference() {
                     scan,
                     ..TrainingConfig::default()
                 };
-                let (loss, _) =
-                    loss_gradient(&weights, true, &data, &config, &device()).expect("loss");
+                let (loss, _) = loss_gradient(&weights, &data, &config, &device()).expect("loss");
                 assert_relative_eq!(loss, sum / count, max_relative = 1e-12);
             }
         }
@@ -212,8 +212,8 @@ fn truncated_gradient_matches_its_definition() {
         truncation: Some(1),
         ..full.clone()
     };
-    let (_, g_full) = loss_gradient(&weights, true, &data, &full, &device()).expect("full");
-    let (_, g_long) = loss_gradient(&weights, true, &data, &long, &device()).expect("long");
+    let (_, g_full) = loss_gradient(&weights, &data, &full, &device()).expect("full");
+    let (_, g_long) = loss_gradient(&weights, &data, &long, &device()).expect("long");
     for (a, b) in entries(&g_full).iter().zip(entries(&g_long).iter()) {
         assert_relative_eq!(*a, *b, max_relative = 1e-12, epsilon = 1e-15);
     }
@@ -237,7 +237,7 @@ fn truncated_gradient_matches_its_definition() {
             expected += delta * run.hidden.column(k - 1).transpose();
         }
     }
-    let (_, g_one) = loss_gradient(&weights, true, &data, &one, &device()).expect("one");
+    let (_, g_one) = loss_gradient(&weights, &data, &one, &device()).expect("one");
     for (a, b) in g_one.u.iter().zip(expected.iter()) {
         assert_relative_eq!(*a, *b, max_relative = 1e-10, epsilon = 1e-14);
     }

@@ -61,6 +61,7 @@ fn fit() -> &'static Outcome {
             c: DVector::zeros(1),
             activation: Activation::Linear,
             mode: Mode::Simulation,
+            bias: true,
         };
         let truth_loss = mse(&truth, &data, &fit.report.train_sequences);
         eprintln!(

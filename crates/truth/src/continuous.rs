@@ -5,14 +5,13 @@ use nalgebra::{DMatrix, DVector};
 
 use crate::dynamics::{Dynamics, Equilibrium, finite_difference_jacobian};
 use crate::error::{Result, TruthError};
-use crate::system::Noise;
+use crate::system::{Noise, check_finite, check_shape};
 
-/// A continuous-time model `ẋ = g(x, u)` observed through `z = h(x)` (noise is added in
-/// discrete time by [`Rk4`]).
+/// The state equation of a continuous-time model, `ẋ = g(x, u)`, with its equilibria.
 ///
 /// # Shapes
-/// `x`: n, `u`: m, `g(x, u)`: n, `h(x)`: p; `∂g/∂x`: n×n, `∂g/∂u`: n×m, `∂h/∂x`: p×n.
-pub trait ContinuousDynamics: std::fmt::Debug + Send + Sync {
+/// `x`: n, `u`: m, `g(x, u)`: n; `∂g/∂x`: n×n, `∂g/∂u`: n×m.
+pub trait VectorField: std::fmt::Debug + Send + Sync {
     /// A short name, e.g. `"pendulum"`.
     fn name(&self) -> &str;
     /// One line with the parameters.
@@ -23,8 +22,6 @@ pub trait ContinuousDynamics: std::fmt::Debug + Send + Sync {
     fn n_states(&self) -> usize;
     /// Number of inputs `m`.
     fn n_inputs(&self) -> usize;
-    /// Number of outputs `p`.
-    fn n_outputs(&self) -> usize;
     /// The vector field `g(x, u)`.
     fn vector_field(&self, x: &DVector<f64>, u: &DVector<f64>) -> DVector<f64>;
     /// `∂g/∂x` (n×n). Default: central finite differences; library systems are analytic.
@@ -35,15 +32,103 @@ pub trait ContinuousDynamics: std::fmt::Debug + Send + Sync {
     fn input_jacobian(&self, x: &DVector<f64>, u: &DVector<f64>) -> DMatrix<f64> {
         finite_difference_jacobian(|u| self.vector_field(x, u), u)
     }
+    /// The zeros of `g(·, 0)`, each with a name. They are fixed points of the RK4 map too
+    /// (every stage vanishes there).
+    fn equilibria(&self) -> Vec<Equilibrium>;
+}
+
+/// A continuous-time model: a [`VectorField`] observed through `z = h(x)` (noise is added in
+/// discrete time by [`Rk4`]). A linear selection `z = H x` needs no implementation of its own:
+/// wrap the vector field in [`Observed`].
+///
+/// # Shapes
+/// `h(x)`: p, `∂h/∂x`: p×n.
+pub trait ContinuousDynamics: VectorField {
+    /// Number of outputs `p`.
+    fn n_outputs(&self) -> usize;
     /// The measurement `h(x)`.
     fn measure(&self, x: &DVector<f64>) -> DVector<f64>;
     /// `∂h/∂x` (p×n). Default: central finite differences.
     fn measurement_jacobian(&self, x: &DVector<f64>) -> DMatrix<f64> {
         finite_difference_jacobian(|x| self.measure(x), x)
     }
-    /// The zeros of `g(·, 0)`, each with a name. They are fixed points of the RK4 map too
-    /// (every stage vanishes there).
-    fn equilibria(&self) -> Vec<Equilibrium>;
+}
+
+/// A vector field measured through a linear selection, `z = H x`: how every library system is
+/// observed (by default its first state, `H = [1, 0, …, 0]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observed<F> {
+    field: F,
+    h: DMatrix<f64>,
+}
+
+impl<F: VectorField> Observed<F> {
+    /// `field` measured through `h` (p×n, p ≥ 1, finite).
+    pub fn new(field: F, h: DMatrix<f64>) -> Result<Self> {
+        let n = field.n_states();
+        check_shape("H", &h, h.nrows(), n, "p x n")?;
+        if h.nrows() == 0 {
+            return Err(TruthError::Dimension {
+                field: "H",
+                expected: "at least one output row".into(),
+                rows: 0,
+                cols: n,
+            });
+        }
+        check_finite("H", &h)?;
+        Ok(Self { field, h })
+    }
+
+    /// `field` measured through its first state, `z = x₁`.
+    pub fn first_state(field: F) -> Self {
+        let n = field.n_states();
+        let h = DMatrix::from_fn(1, n, |_, j| if j == 0 { 1.0 } else { 0.0 });
+        Self { field, h }
+    }
+
+    /// The measurement matrix `H`.
+    pub fn h(&self) -> &DMatrix<f64> {
+        &self.h
+    }
+}
+
+impl<F: VectorField> VectorField for Observed<F> {
+    fn name(&self) -> &str {
+        self.field.name()
+    }
+    fn describe(&self) -> String {
+        self.field.describe()
+    }
+    fn n_states(&self) -> usize {
+        self.field.n_states()
+    }
+    fn n_inputs(&self) -> usize {
+        self.field.n_inputs()
+    }
+    fn vector_field(&self, x: &DVector<f64>, u: &DVector<f64>) -> DVector<f64> {
+        self.field.vector_field(x, u)
+    }
+    fn state_jacobian(&self, x: &DVector<f64>, u: &DVector<f64>) -> DMatrix<f64> {
+        self.field.state_jacobian(x, u)
+    }
+    fn input_jacobian(&self, x: &DVector<f64>, u: &DVector<f64>) -> DMatrix<f64> {
+        self.field.input_jacobian(x, u)
+    }
+    fn equilibria(&self) -> Vec<Equilibrium> {
+        self.field.equilibria()
+    }
+}
+
+impl<F: VectorField> ContinuousDynamics for Observed<F> {
+    fn n_outputs(&self) -> usize {
+        self.h.nrows()
+    }
+    fn measure(&self, x: &DVector<f64>) -> DVector<f64> {
+        &self.h * x
+    }
+    fn measurement_jacobian(&self, _x: &DVector<f64>) -> DMatrix<f64> {
+        self.h.clone()
+    }
 }
 
 /// The exact Jacobians of one discrete step `Φ(x, u)` of [`Rk4`].

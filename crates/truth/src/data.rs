@@ -10,7 +10,7 @@ use nalgebra::DMatrix;
 
 use crate::dynamics::Dynamics;
 use crate::error::{Result, TruthError};
-use crate::io::write_atomically;
+use dynrec_core::write_atomically;
 
 /// One independent sequence of `T` rows. Columns of every matrix are time steps.
 ///
@@ -295,7 +295,7 @@ impl Dataset {
 
     /// Writes the data file atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
-        write_atomically(path, |w| self.write_csv(w))
+        Ok(write_atomically(path, |w| self.write_csv(w))?)
     }
 }
 
@@ -381,12 +381,24 @@ impl Layout {
     }
 }
 
+/// Posterior means and the diagonal of the posterior covariances of one sequence, the content
+/// of the filter output file.
+///
+/// # Shapes
+/// `means`, `variances`: `[n, T]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Estimates {
+    /// Posterior means.
+    pub means: DMatrix<f64>,
+    /// Diagonals of the posterior covariances.
+    pub variances: DMatrix<f64>,
+}
 impl Dataset {
     /// Writes the filter output format, one row per data row in file order:
     /// `[seq,]t,x1..xn,var1..varn` (`seq` only when the data has a `seq` column).
     pub fn write_estimates_csv(
         &self,
-        estimates: &[crate::kalman::Estimates],
+        estimates: &[Estimates],
         w: &mut impl Write,
     ) -> std::io::Result<()> {
         let n = estimates.first().map_or(0, |e| e.means.nrows());

@@ -166,3 +166,15 @@ pub enum TruthError {
 
 /// Shorthand for results of this crate.
 pub type Result<T> = std::result::Result<T, TruthError>;
+
+impl From<dynrec_core::CoreError> for TruthError {
+    fn from(e: dynrec_core::CoreError) -> Self {
+        match e {
+            dynrec_core::CoreError::Io { path, source } => Self::Io { path, source },
+            other => Self::Io {
+                path: PathBuf::new(),
+                source: std::io::Error::other(other.to_string()),
+            },
+        }
+    }
+}

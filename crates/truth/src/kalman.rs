@@ -3,7 +3,7 @@
 
 use nalgebra::{DMatrix, DMatrixView, DVector};
 
-use crate::data::Sequence;
+use crate::data::{Estimates, Sequence};
 use crate::dynamics::Dynamics;
 use crate::error::{Result, TruthError};
 use crate::system::LinearSystem;
@@ -399,19 +399,6 @@ pub fn smooth(system: &LinearSystem, filtered: &FilterOutput) -> Result<Smoother
         out.covariances[k * n * n..(k + 1) * n * n].copy_from_slice(cov.as_slice());
     }
     Ok(out)
-}
-
-/// Posterior means and the diagonal of the posterior covariances of one sequence, the content
-/// of the filter output file.
-///
-/// # Shapes
-/// `means`, `variances`: `[n, T]`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Estimates {
-    /// Posterior means.
-    pub means: DMatrix<f64>,
-    /// Diagonals of the posterior covariances.
-    pub variances: DMatrix<f64>,
 }
 
 impl From<&FilterOutput> for Estimates {

@@ -18,7 +18,6 @@ pub mod continuous;
 pub mod data;
 pub mod dynamics;
 pub mod error;
-pub mod io;
 pub mod kalman;
 pub mod library;
 pub mod nonlinear;
@@ -27,16 +26,16 @@ pub mod simulate;
 pub mod spec;
 pub mod system;
 
-pub use continuous::{ContinuousDynamics, Rk4};
-pub use data::{Dataset, Sequence};
+pub use continuous::{ContinuousDynamics, Observed, Rk4, VectorField};
+pub use data::{Dataset, Estimates, Sequence};
 pub use dynamics::{Dynamics, Equilibrium, check_jacobians, finite_difference_jacobian};
 pub use error::{Result, TruthError};
-pub use kalman::{Estimates, FilterOutput, SmootherOutput, estimate, filter, smooth};
+pub use kalman::{FilterOutput, SmootherOutput, estimate, filter, smooth};
 pub use nonlinear::{
     FilterMethod, UnscentedParams, estimate_dynamics, extended_filter, filter_dynamics,
     unscented_filter,
 };
 pub use riccati::{SteadyState, spectral_radius};
 pub use simulate::{InputSignal, SimulationConfig, simulate};
-pub use spec::NamedSystem;
-pub use system::{LinearSpec, LinearSystem, Noise};
+pub use spec::{Covariance, DerivedPrior, KNOWN_KINDS, LinearSpec, NamedSystem, PriorCovariance};
+pub use system::{LinearSystem, Noise};

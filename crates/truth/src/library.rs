@@ -2,17 +2,16 @@
 //! equilibria and validated parameters. Discretise one with [`Rk4`](crate::continuous::Rk4)
 //! (or build it from a TOML file through [`NamedSystem`](crate::spec::NamedSystem)).
 //!
-//! Each observes its state through a linear selection `z = H x` (a default `H` per system,
-//! replaceable with `with_measurement`).
+//! Each is a [`VectorField`]; [`Observed`](crate::continuous::Observed) measures it through a
+//! linear selection `z = H x` (by default its first state).
 
 use std::f64::consts::PI;
 
 use nalgebra::{DMatrix, DVector, dmatrix, dvector};
 
-use crate::continuous::ContinuousDynamics;
+use crate::continuous::VectorField;
 use crate::dynamics::Equilibrium;
 use crate::error::{Result, TruthError};
-use crate::system::{check_finite, check_shape};
 
 fn parameter(field: &'static str, value: f64, ok: bool, rule: &str) -> Result<()> {
     if value.is_finite() && ok {
@@ -23,21 +22,6 @@ fn parameter(field: &'static str, value: f64, ok: bool, rule: &str) -> Result<()
             message: format!("{value} {rule}"),
         })
     }
-}
-
-/// A measurement matrix with `n` columns, checked.
-fn measurement(h: DMatrix<f64>, n: usize) -> Result<DMatrix<f64>> {
-    check_shape("H", &h, h.nrows(), n, "p x n")?;
-    if h.nrows() == 0 {
-        return Err(TruthError::Dimension {
-            field: "H",
-            expected: "at least one output row".into(),
-            rows: 0,
-            cols: n,
-        });
-    }
-    check_finite("H", &h)?;
-    Ok(h)
 }
 
 /// The damped pendulum driven by a torque:
@@ -56,7 +40,6 @@ pub struct Pendulum {
     length: f64,
     mass: f64,
     damping: f64,
-    h: DMatrix<f64>,
 }
 
 impl Pendulum {
@@ -71,17 +54,11 @@ impl Pendulum {
             length,
             mass,
             damping,
-            h: dmatrix![1.0, 0.0],
         })
-    }
-    /// The same pendulum observed through `z = H x` (H p×2).
-    pub fn with_measurement(mut self, h: DMatrix<f64>) -> Result<Self> {
-        self.h = measurement(h, 2)?;
-        Ok(self)
     }
 }
 
-impl ContinuousDynamics for Pendulum {
+impl VectorField for Pendulum {
     fn name(&self) -> &str {
         "pendulum"
     }
@@ -96,9 +73,6 @@ impl ContinuousDynamics for Pendulum {
     }
     fn n_inputs(&self) -> usize {
         1
-    }
-    fn n_outputs(&self) -> usize {
-        self.h.nrows()
     }
     fn vector_field(&self, x: &DVector<f64>, u: &DVector<f64>) -> DVector<f64> {
         let (theta, omega) = (x[0], x[1]);
@@ -116,12 +90,6 @@ impl ContinuousDynamics for Pendulum {
     }
     fn input_jacobian(&self, _x: &DVector<f64>, _u: &DVector<f64>) -> DMatrix<f64> {
         dmatrix![0.0; 1.0 / (self.mass * self.length * self.length)]
-    }
-    fn measure(&self, x: &DVector<f64>) -> DVector<f64> {
-        &self.h * x
-    }
-    fn measurement_jacobian(&self, _x: &DVector<f64>) -> DMatrix<f64> {
-        self.h.clone()
     }
     fn equilibria(&self) -> Vec<Equilibrium> {
         vec![
@@ -143,26 +111,17 @@ impl ContinuousDynamics for Pendulum {
 #[derive(Debug, Clone, PartialEq)]
 pub struct VanDerPol {
     mu: f64,
-    h: DMatrix<f64>,
 }
 
 impl VanDerPol {
     /// Nonlinear damping `mu` ≥ 0.
     pub fn new(mu: f64) -> Result<Self> {
         parameter("mu", mu, mu >= 0.0, "must be finite and ≥ 0")?;
-        Ok(Self {
-            mu,
-            h: dmatrix![1.0, 0.0],
-        })
-    }
-    /// The same oscillator observed through `z = H x` (H p×2).
-    pub fn with_measurement(mut self, h: DMatrix<f64>) -> Result<Self> {
-        self.h = measurement(h, 2)?;
-        Ok(self)
+        Ok(Self { mu })
     }
 }
 
-impl ContinuousDynamics for VanDerPol {
+impl VectorField for VanDerPol {
     fn name(&self) -> &str {
         "van_der_pol"
     }
@@ -175,9 +134,6 @@ impl ContinuousDynamics for VanDerPol {
     fn n_inputs(&self) -> usize {
         1
     }
-    fn n_outputs(&self) -> usize {
-        self.h.nrows()
-    }
     fn vector_field(&self, x: &DVector<f64>, u: &DVector<f64>) -> DVector<f64> {
         dvector![x[1], self.mu * (1.0 - x[0] * x[0]) * x[1] - x[0] + u[0]]
     }
@@ -189,12 +145,6 @@ impl ContinuousDynamics for VanDerPol {
     }
     fn input_jacobian(&self, _x: &DVector<f64>, _u: &DVector<f64>) -> DMatrix<f64> {
         dmatrix![0.0; 1.0]
-    }
-    fn measure(&self, x: &DVector<f64>) -> DVector<f64> {
-        &self.h * x
-    }
-    fn measurement_jacobian(&self, _x: &DVector<f64>) -> DMatrix<f64> {
-        self.h.clone()
     }
     fn equilibria(&self) -> Vec<Equilibrium> {
         vec![Equilibrium::new("origin", dvector![0.0, 0.0])]
@@ -217,7 +167,6 @@ pub struct Duffing {
     delta: f64,
     alpha: f64,
     beta: f64,
-    h: DMatrix<f64>,
 }
 
 impl Duffing {
@@ -232,21 +181,11 @@ impl Duffing {
             alpha != 0.0 || beta != 0.0,
             "must be finite, and alpha and beta not both 0",
         )?;
-        Ok(Self {
-            delta,
-            alpha,
-            beta,
-            h: dmatrix![1.0, 0.0],
-        })
-    }
-    /// The same oscillator observed through `z = H x` (H p×2).
-    pub fn with_measurement(mut self, h: DMatrix<f64>) -> Result<Self> {
-        self.h = measurement(h, 2)?;
-        Ok(self)
+        Ok(Self { delta, alpha, beta })
     }
 }
 
-impl ContinuousDynamics for Duffing {
+impl VectorField for Duffing {
     fn name(&self) -> &str {
         "duffing"
     }
@@ -261,9 +200,6 @@ impl ContinuousDynamics for Duffing {
     }
     fn n_inputs(&self) -> usize {
         1
-    }
-    fn n_outputs(&self) -> usize {
-        self.h.nrows()
     }
     fn vector_field(&self, x: &DVector<f64>, u: &DVector<f64>) -> DVector<f64> {
         let p = x[0];
@@ -280,12 +216,6 @@ impl ContinuousDynamics for Duffing {
     }
     fn input_jacobian(&self, _x: &DVector<f64>, _u: &DVector<f64>) -> DMatrix<f64> {
         dmatrix![0.0; 1.0]
-    }
-    fn measure(&self, x: &DVector<f64>) -> DVector<f64> {
-        &self.h * x
-    }
-    fn measurement_jacobian(&self, _x: &DVector<f64>) -> DMatrix<f64> {
-        self.h.clone()
     }
     fn equilibria(&self) -> Vec<Equilibrium> {
         let mut out = vec![Equilibrium::new("origin", dvector![0.0, 0.0])];
@@ -314,7 +244,6 @@ pub struct Lorenz {
     sigma: f64,
     rho: f64,
     beta: f64,
-    h: DMatrix<f64>,
 }
 
 impl Lorenz {
@@ -323,21 +252,11 @@ impl Lorenz {
         parameter("sigma", sigma, sigma > 0.0, "must be finite and > 0")?;
         parameter("rho", rho, rho > 0.0, "must be finite and > 0")?;
         parameter("beta", beta, beta > 0.0, "must be finite and > 0")?;
-        Ok(Self {
-            sigma,
-            rho,
-            beta,
-            h: dmatrix![1.0, 0.0, 0.0],
-        })
-    }
-    /// The same system observed through `z = H x` (H p×3).
-    pub fn with_measurement(mut self, h: DMatrix<f64>) -> Result<Self> {
-        self.h = measurement(h, 3)?;
-        Ok(self)
+        Ok(Self { sigma, rho, beta })
     }
 }
 
-impl ContinuousDynamics for Lorenz {
+impl VectorField for Lorenz {
     fn name(&self) -> &str {
         "lorenz"
     }
@@ -352,9 +271,6 @@ impl ContinuousDynamics for Lorenz {
     }
     fn n_inputs(&self) -> usize {
         0
-    }
-    fn n_outputs(&self) -> usize {
-        self.h.nrows()
     }
     fn vector_field(&self, x: &DVector<f64>, _u: &DVector<f64>) -> DVector<f64> {
         dvector![
@@ -372,12 +288,6 @@ impl ContinuousDynamics for Lorenz {
     }
     fn input_jacobian(&self, _x: &DVector<f64>, _u: &DVector<f64>) -> DMatrix<f64> {
         DMatrix::zeros(3, 0)
-    }
-    fn measure(&self, x: &DVector<f64>) -> DVector<f64> {
-        &self.h * x
-    }
-    fn measurement_jacobian(&self, _x: &DVector<f64>) -> DMatrix<f64> {
-        self.h.clone()
     }
     fn equilibria(&self) -> Vec<Equilibrium> {
         let mut out = vec![Equilibrium::new("origin", dvector![0.0, 0.0, 0.0])];

@@ -9,11 +9,11 @@
 use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
 
-use crate::data::{Dataset, Sequence};
+use crate::data::{Dataset, Estimates, Sequence};
 use crate::dynamics::{Dynamics, check_dimensions};
 use crate::error::{Result, TruthError};
 use crate::kalman::{
-    Estimates, FilterOutput, LN_2PI, UpdateBuffers, check_sequence, filter, smooth, symmetrise,
+    FilterOutput, LN_2PI, UpdateBuffers, check_sequence, filter, smooth, symmetrise,
 };
 
 /// Which estimator to run on a system.

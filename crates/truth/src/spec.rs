@@ -1,6 +1,8 @@
-//! Systems selected by name: the `kind` field of a TOML system file (and of an experiment spec
-//! in JSON) chooses a linear system or one of the [library](crate::library) systems with its
-//! parameters, its step `dt` and its noise.
+//! The system file format: the content of a TOML system file (and of the `system` of an
+//! experiment spec in JSON), from which a system is built. The `kind` field chooses a linear
+//! system or one of the [library](crate::library) systems with its parameters, its step `dt`
+//! and its noise; [`KNOWN_KINDS`], [`NamedSystem::kind`], the parser and
+//! [`NamedSystem::build`] all come from the one list in the `kinds!` invocation below.
 //!
 //! ```toml
 //! kind = "pendulum"      # absent or "linear": the linear format (A, B, H, Q, R, x0, P0)
@@ -12,20 +14,22 @@
 //! x0 = [1.0, 0.0]        # optional, default zeros
 //! P0 = [[0.01, 0.0], [0.0, 0.01]]   # optional, default identity
 //! ```
+//!
+//! Adding a library system: its vector field in [`crate::library`], then here one
+//! `continuous_spec!` block (its parameters and how they build it) and one line in `kinds!`.
 
+use std::io::Write;
 use std::path::Path;
 
+use dynrec_core::write_atomically;
 use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
 
-use crate::continuous::{ContinuousDynamics, Rk4};
+use crate::continuous::{Observed, Rk4, VectorField};
 use crate::dynamics::Dynamics;
 use crate::error::{Result, TruthError};
 use crate::library::{Duffing, Lorenz, Pendulum, VanDerPol};
-use crate::system::{LinearSpec, LinearSystem, Noise, matrix};
-
-/// The kinds a system file may name, in the order error messages list them.
-pub const KNOWN_KINDS: [&str; 5] = ["linear", "pendulum", "van_der_pol", "duffing", "lorenz"];
+use crate::system::{LinearSystem, Noise, matrix, rows};
 
 /// A covariance given as a scalar `c` (meaning `c I`) or as a matrix (arrays of rows).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,13 +53,133 @@ impl Covariance {
     }
 }
 
-/// The fields every discretised continuous-time system has besides its own parameters.
+/// The prior covariance `P0` of the first row's state: a [`Covariance`], or `"stationary"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "a number c (meaning c I), a matrix given as an array of rows, or \"stationary\""
+)]
+pub enum PriorCovariance {
+    /// Given.
+    Given(Covariance),
+    /// Derived from the system.
+    Derived(DerivedPrior),
+}
+
+/// A prior covariance derived from the system itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DerivedPrior {
+    /// The steady-state predicted covariance (the DARE solution): the time-invariant Kalman
+    /// predictor is then optimal from the first row on.
+    Stationary,
+}
+
+/// The linear system file, field for field: matrices as arrays of rows, covariances as a
+/// scalar (`c I`) or a matrix. The `kind = "linear"` variant of [`NamedSystem`].
+///
+/// ```text
+/// x_k = A x_{k-1} + B u_k + w_k,  w ~ N(0, Q)
+/// z_k = H x_k + v_k,              v ~ N(0, R)
+/// x_1 ~ N(x0, P0)
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinearSpec {
+    /// Dynamics `A` (n×n).
+    #[serde(rename = "A")]
+    pub a: Vec<Vec<f64>>,
+    /// Input matrix `B` (n×m); absent: no inputs.
+    #[serde(rename = "B", default, skip_serializing_if = "Option::is_none")]
+    pub b: Option<Vec<Vec<f64>>>,
+    /// Measurement matrix `H` (p×n).
+    #[serde(rename = "H")]
+    pub h: Vec<Vec<f64>>,
+    /// Process-noise covariance: `Q` (matrix, n×n) or `q` (scalar, `q I`).
+    #[serde(rename = "Q", alias = "q")]
+    pub q: Covariance,
+    /// Measurement-noise covariance: `R` (matrix, p×p) or `r` (scalar, `r I`).
+    #[serde(rename = "R", alias = "r")]
+    pub r: Covariance,
+    /// Prior mean (default zeros).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x0: Option<Vec<f64>>,
+    /// Prior covariance: a matrix, a scalar (`p0 I`) or `"stationary"` (default identity).
+    #[serde(
+        rename = "P0",
+        alias = "p0",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub p0: Option<PriorCovariance>,
+}
+
+impl LinearSpec {
+    /// Number of states `n` (rows of `A`).
+    pub fn order(&self) -> usize {
+        self.a.len()
+    }
+
+    /// The validated system.
+    pub fn build(&self) -> Result<LinearSystem> {
+        let a = matrix("A", &self.a)?;
+        let n = a.nrows();
+        let b = self.b.as_deref().map(|b| matrix("B", b)).transpose()?;
+        let h = matrix("H", &self.h)?;
+        let p = h.nrows();
+        let system = LinearSystem::new(a, b, h, self.q.matrix("Q", n)?, self.r.matrix("R", p)?)?;
+        let x0 = self
+            .x0
+            .clone()
+            .map_or_else(|| DVector::zeros(n), DVector::from_vec);
+        let p0 = match &self.p0 {
+            None => DMatrix::identity(n, n),
+            Some(PriorCovariance::Given(p0)) => p0.matrix("P0", n)?,
+            Some(PriorCovariance::Derived(DerivedPrior::Stationary)) => {
+                system.steady_state()?.prior_covariance
+            }
+        };
+        system.with_prior(x0, p0)
+    }
+}
+
+impl From<&LinearSystem> for LinearSpec {
+    fn from(system: &LinearSystem) -> Self {
+        Self {
+            a: rows(system.a()),
+            b: system.b().map(rows),
+            h: rows(system.h()),
+            q: Covariance::Matrix(rows(system.q())),
+            r: Covariance::Matrix(rows(system.r())),
+            x0: Some(system.x0().iter().copied().collect()),
+            p0: Some(PriorCovariance::Given(Covariance::Matrix(rows(
+                system.p0(),
+            )))),
+        }
+    }
+}
+
+/// How each kind's spec builds its system.
+trait BuildSystem {
+    fn build_system(&self) -> Result<Box<dyn Dynamics>>;
+}
+
+impl BuildSystem for LinearSpec {
+    fn build_system(&self) -> Result<Box<dyn Dynamics>> {
+        Ok(Box::new(self.build()?))
+    }
+}
+
+/// A library system's spec: its own parameters, how they build its [`VectorField`], and the
+/// fields every discretised continuous-time system has (step, substeps, measurement, noise,
+/// prior).
 macro_rules! continuous_spec {
     (
         $(#[$meta:meta])*
         $name:ident {
             $( $(#[$field_meta:meta])* $field:ident : $ty:ty ),* $(,)?
         }
+        builds |$spec:ident| $model:expr
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,7 +191,7 @@ macro_rules! continuous_spec {
             /// RK4 steps per row (default 1).
             #[serde(default = "one")]
             pub substeps: usize,
-            /// Measurement matrix `H` (p×n), `z = H x`; absent: the system's default.
+            /// Measurement matrix `H` (p×n), `z = H x`; absent: the first state.
             #[serde(rename = "H", default, skip_serializing_if = "Option::is_none")]
             pub h: Option<Vec<Vec<f64>>>,
             /// Process-noise covariance per row: `q` (scalar, `q I`) or `Q` (matrix).
@@ -84,25 +208,42 @@ macro_rules! continuous_spec {
             pub p0: Option<Vec<Vec<f64>>>,
         }
 
-        impl $name {
-            /// Discretises `model` with this spec's step and noise.
-            fn discretise<G: ContinuousDynamics + 'static>(&self, model: G) -> Result<Box<dyn Dynamics>> {
-                let (n, p) = (model.n_states(), model.n_outputs());
-                let noise = Noise::new(self.q.matrix("Q", n)?, self.r.matrix("R", p)?)?;
-                let x0 = self.x0.clone().map_or_else(|| DVector::zeros(n), DVector::from_vec);
-                let p0 = match &self.p0 {
-                    Some(p0) => matrix("P0", p0)?,
-                    None => DMatrix::identity(n, n),
+        impl BuildSystem for $name {
+            fn build_system(&self) -> Result<Box<dyn Dynamics>> {
+                let $spec = self;
+                let model = $model?;
+                let model = match &self.h {
+                    Some(h) => Observed::new(model, matrix("H", h)?)?,
+                    None => Observed::first_state(model),
                 };
-                let noise = noise.with_prior(x0, p0)?;
-                Ok(Box::new(Rk4::new(model, self.dt, self.substeps, noise)?))
-            }
-
-            fn measurement(&self) -> Result<Option<DMatrix<f64>>> {
-                self.h.as_deref().map(|h| matrix("H", h)).transpose()
+                discretise(model, self.dt, self.substeps, &self.q, &self.r, &self.x0, &self.p0)
             }
         }
     };
+}
+
+/// `model` discretised by RK4 with step `dt` (in `substeps`), noise `q`, `r` and the prior.
+fn discretise<F: VectorField + 'static>(
+    model: Observed<F>,
+    dt: f64,
+    substeps: usize,
+    q: &Covariance,
+    r: &Covariance,
+    x0: &Option<Vec<f64>>,
+    p0: &Option<Vec<Vec<f64>>>,
+) -> Result<Box<dyn Dynamics>> {
+    use crate::continuous::ContinuousDynamics;
+    let (n, p) = (model.n_states(), model.n_outputs());
+    let noise = Noise::new(q.matrix("Q", n)?, r.matrix("R", p)?)?;
+    let x0 = x0
+        .clone()
+        .map_or_else(|| DVector::zeros(n), DVector::from_vec);
+    let p0 = match p0 {
+        Some(p0) => matrix("P0", p0)?,
+        None => DMatrix::identity(n, n),
+    };
+    let noise = noise.with_prior(x0, p0)?;
+    Ok(Box::new(Rk4::new(model, dt, substeps, noise)?))
 }
 
 fn one() -> usize {
@@ -131,6 +272,7 @@ continuous_spec! {
         /// Viscous damping c (1/s).
         damping: f64,
     }
+    builds |s| Pendulum::new(s.gravity, s.length, s.mass, s.damping)
 }
 
 continuous_spec! {
@@ -139,6 +281,7 @@ continuous_spec! {
         /// Nonlinear damping μ ≥ 0.
         mu: f64,
     }
+    builds |s| VanDerPol::new(s.mu)
 }
 
 continuous_spec! {
@@ -151,6 +294,7 @@ continuous_spec! {
         /// Cubic stiffness β.
         beta: f64,
     }
+    builds |s| Duffing::new(s.delta, s.alpha, s.beta)
 }
 
 continuous_spec! {
@@ -163,75 +307,76 @@ continuous_spec! {
         /// β > 0.
         beta: f64,
     }
+    builds |s| Lorenz::new(s.sigma, s.rho, s.beta)
 }
 
-/// A system chosen by name, with everything needed to build it: the content of a system file,
-/// serialisable to JSON (experiment reports embed it) and back.
-///
-/// In TOML and JSON the variant is the `kind` field (`"linear"`, `"pendulum"`,
-/// `"van_der_pol"`, `"duffing"`, `"lorenz"`); a TOML file without `kind` is linear.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum NamedSystem {
+/// The one list of kinds: each line gives the variant of [`NamedSystem`], the `kind` string
+/// of the files, and the spec it parses into.
+macro_rules! kinds {
+    ($( $(#[$meta:meta])* $variant:ident = $kind:literal ($spec:ty), )*) => {
+        /// A system chosen by name, with everything needed to build it: the content of a
+        /// system file, serialisable to JSON (experiment reports embed it) and back.
+        ///
+        /// In TOML and JSON the variant is the `kind` field (one of [`KNOWN_KINDS`]); a TOML
+        /// file without `kind` is linear.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "kind")]
+        pub enum NamedSystem {
+            $( $(#[$meta])* #[serde(rename = $kind)] $variant($spec), )*
+        }
+
+        /// The kinds a system file may name, in the order error messages list them.
+        pub const KNOWN_KINDS: &[&str] = &[$($kind),*];
+
+        impl NamedSystem {
+            /// The `kind` name.
+            pub fn kind(&self) -> &'static str {
+                match self {
+                    $(Self::$variant(_) => $kind,)*
+                }
+            }
+
+            /// The validated system.
+            pub fn build(&self) -> Result<Box<dyn Dynamics>> {
+                match self {
+                    $(Self::$variant(spec) => spec.build_system(),)*
+                }
+            }
+
+            /// The fields of a known `kind` parsed from `body` (`None`: unknown kind).
+            fn parse_fields(
+                kind: &str,
+                body: &str,
+            ) -> Option<std::result::Result<Self, toml::de::Error>> {
+                match kind {
+                    $($kind => Some(toml::from_str::<$spec>(body).map(Self::$variant)),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+kinds! {
     /// The linear format (`A`, `B`, `H`, `Q`, `R`, `x0`, `P0`).
-    Linear(LinearSpec),
+    Linear = "linear" (LinearSpec),
     /// The damped pendulum.
-    Pendulum(PendulumSpec),
+    Pendulum = "pendulum" (PendulumSpec),
     /// The Van der Pol oscillator.
-    VanDerPol(VanDerPolSpec),
+    VanDerPol = "van_der_pol" (VanDerPolSpec),
     /// The Duffing oscillator.
-    Duffing(DuffingSpec),
+    Duffing = "duffing" (DuffingSpec),
     /// The Lorenz system.
-    Lorenz(LorenzSpec),
+    Lorenz = "lorenz" (LorenzSpec),
+}
+
+impl From<LinearSpec> for NamedSystem {
+    fn from(spec: LinearSpec) -> Self {
+        Self::Linear(spec)
+    }
 }
 
 impl NamedSystem {
-    /// The `kind` name.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::Linear(_) => "linear",
-            Self::Pendulum(_) => "pendulum",
-            Self::VanDerPol(_) => "van_der_pol",
-            Self::Duffing(_) => "duffing",
-            Self::Lorenz(_) => "lorenz",
-        }
-    }
-
-    /// The validated system.
-    pub fn build(&self) -> Result<Box<dyn Dynamics>> {
-        match self {
-            Self::Linear(spec) => Ok(Box::new(spec.build()?)),
-            Self::Pendulum(s) => {
-                let mut model = Pendulum::new(s.gravity, s.length, s.mass, s.damping)?;
-                if let Some(h) = s.measurement()? {
-                    model = model.with_measurement(h)?;
-                }
-                s.discretise(model)
-            }
-            Self::VanDerPol(s) => {
-                let mut model = VanDerPol::new(s.mu)?;
-                if let Some(h) = s.measurement()? {
-                    model = model.with_measurement(h)?;
-                }
-                s.discretise(model)
-            }
-            Self::Duffing(s) => {
-                let mut model = Duffing::new(s.delta, s.alpha, s.beta)?;
-                if let Some(h) = s.measurement()? {
-                    model = model.with_measurement(h)?;
-                }
-                s.discretise(model)
-            }
-            Self::Lorenz(s) => {
-                let mut model = Lorenz::new(s.sigma, s.rho, s.beta)?;
-                if let Some(h) = s.measurement()? {
-                    model = model.with_measurement(h)?;
-                }
-                s.discretise(model)
-            }
-        }
-    }
-
     /// Parses a system file (see `docs/formats.md`); `origin` names the source in errors.
     /// Syntax errors, unknown fields and wrong types carry toml's line and column; an unknown
     /// `kind` lists the known ones.
@@ -240,6 +385,8 @@ impl NamedSystem {
             path: origin.to_path_buf(),
             message,
         };
+        // A byte-order mark is not part of the first key.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let table: toml::Table =
             toml::from_str(text).map_err(|e| toml_error(e.to_string().trim_end().to_string()))?;
         let kind = match table.get("kind") {
@@ -248,17 +395,6 @@ impl NamedSystem {
             Some(other) => {
                 return Err(toml_error(format!(
                     "{}`kind` must be a string, one of {}; found {other}",
-                    line_of(text, "kind"),
-                    known_kinds()
-                )));
-            }
-        };
-        let kind = match kind {
-            None => None,
-            Some(kind) if KNOWN_KINDS.contains(&kind) => Some(kind.to_string()),
-            Some(kind) => {
-                return Err(toml_error(format!(
-                    "{}unknown system kind `{kind}` (known kinds: {})",
                     line_of(text, "kind"),
                     known_kinds()
                 )));
@@ -275,43 +411,26 @@ impl NamedSystem {
                 .join("\n"),
             _ => text.to_string(),
         };
-        fn parse<T: serde::de::DeserializeOwned>(
-            body: &str,
-        ) -> std::result::Result<T, toml::de::Error> {
-            toml::from_str(body)
-        }
-        let spec = match kind.as_deref() {
-            None | Some("linear") => parse(&body).map(Self::Linear),
-            Some("pendulum") => parse(&body).map(Self::Pendulum),
-            Some("van_der_pol") => parse(&body).map(Self::VanDerPol),
-            Some("duffing") => parse(&body).map(Self::Duffing),
-            Some("lorenz") => parse(&body).map(Self::Lorenz),
-            Some(other) => {
-                return Err(toml_error(format!(
-                    "system kind `{other}` is known but has no parser (known kinds: {})",
-                    known_kinds()
-                )));
-            }
+        let Some(spec) = Self::parse_fields(kind.unwrap_or("linear"), &body) else {
+            return Err(toml_error(format!(
+                "{}unknown system kind `{}` (known kinds: {})",
+                line_of(text, "kind"),
+                kind.unwrap_or_default(),
+                known_kinds()
+            )));
         };
         spec.map_err(|e| toml_error(with_line(text, e)))
     }
 
     /// Loads a system file.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| TruthError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::from_toml_str(&text, path)
+        Self::from_toml_str(&read(path)?, path)
     }
 
     /// Loads and builds a system file; a parameter error names the file (and the line of the
     /// parameter when it is in the file).
     pub fn load_dynamics(path: &Path) -> Result<Box<dyn Dynamics>> {
-        let text = std::fs::read_to_string(path).map_err(|source| TruthError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = read(path)?;
         let spec = Self::from_toml_str(&text, path)?;
         spec.build().map_err(|e| invalid(&text, path, e))
     }
@@ -324,6 +443,57 @@ impl NamedSystem {
         }
         .expect("a system spec of finite numbers always serialises")
     }
+}
+
+/// The linear system file format of a [`LinearSystem`].
+impl LinearSystem {
+    /// Parses a system file (see `docs/formats.md`); `origin` names the source in errors. A
+    /// file naming another `kind` (e.g. `"pendulum"`) is an error saying so: load it with
+    /// [`NamedSystem`] instead.
+    pub fn from_toml_str(text: &str, origin: &Path) -> Result<Self> {
+        match NamedSystem::from_toml_str(text, origin)? {
+            NamedSystem::Linear(file) => file.build().map_err(|e| invalid(text, origin, e)),
+            other => Err(TruthError::Toml {
+                path: origin.to_path_buf(),
+                message: format!(
+                    "kind `{}` is not a linear system, and a linear one (A, B, H, Q, R) is \
+                     needed here",
+                    other.kind()
+                ),
+            }),
+        }
+    }
+
+    /// Loads a system file.
+    pub fn load(path: &Path) -> Result<Self> {
+        Self::from_toml_str(&read(path)?, path)
+    }
+
+    /// The system in the TOML system format.
+    pub fn to_toml_string(&self) -> String {
+        let file = LinearSpec::from(self);
+        let body = toml::to_string(&file).expect("a system of finite numbers always serialises");
+        format!(
+            "# x_k = A x_{{k-1}} + B u_k + w_k,  w ~ N(0, Q)\n\
+             # z_k = H x_k + v_k,              v ~ N(0, R)\n\
+             # x_1 ~ N(x0, P0)\n{body}"
+        )
+    }
+
+    /// Writes the system file atomically (temporary file, then rename).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        Ok(write_atomically(path, |w| {
+            w.write_all(self.to_toml_string().as_bytes())
+        })?)
+    }
+}
+
+/// The text of a system file.
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|source| TruthError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 impl From<&LinearSystem> for NamedSystem {
@@ -372,7 +542,7 @@ fn line_number(text: &str, key: &str) -> Option<usize> {
 }
 
 /// A build error wrapped with the file and, when the field is in the file, its line.
-pub(crate) fn invalid(text: &str, path: &Path, e: TruthError) -> TruthError {
+fn invalid(text: &str, path: &Path, e: TruthError) -> TruthError {
     let field = match &e {
         TruthError::Parameter { field, .. }
         | TruthError::Dimension { field, .. }

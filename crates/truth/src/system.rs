@@ -1,4 +1,5 @@
-//! The linear-Gaussian state-space system and its TOML file format.
+//! The linear-Gaussian state-space system, validated once at construction (its file format is
+//! in [`crate::spec`]).
 //!
 //! ```text
 //! x_k = A x_{k-1} + B u_k + w_k,   w_k ~ N(0, Q)
@@ -6,14 +7,9 @@
 //! x_1 ~ N(x0, P0)
 //! ```
 
-use std::io::Write;
-use std::path::Path;
-
 use nalgebra::{DMatrix, DVector};
-use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TruthError};
-use crate::io::write_atomically;
 
 /// Relative tolerance for the symmetry of covariances: `|M_ij - M_ji| <= tol * max(1, max|M|)`.
 const SYMMETRY_TOLERANCE: f64 = 1e-10;
@@ -235,131 +231,16 @@ impl LinearSystem {
         }
         next
     }
-
-    /// Parses the TOML system format (see `docs/formats.md`); `origin` names the source in errors.
-    /// A file naming another `kind` (e.g. `"pendulum"`) is an error saying so: load it with
-    /// [`NamedSystem`](crate::spec::NamedSystem) instead.
-    pub fn from_toml_str(text: &str, origin: &Path) -> Result<Self> {
-        match crate::spec::NamedSystem::from_toml_str(text, origin)? {
-            crate::spec::NamedSystem::Linear(file) => file
-                .build()
-                .map_err(|e| crate::spec::invalid(text, origin, e)),
-            other => Err(TruthError::Toml {
-                path: origin.to_path_buf(),
-                message: format!(
-                    "kind `{}` is not a linear system, and a linear one (A, B, H, Q, R) is \
-                     needed here",
-                    other.kind()
-                ),
-            }),
-        }
-    }
-
-    /// Loads a system file.
-    pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| TruthError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::from_toml_str(&text, path)
-    }
-
-    /// The system in the TOML system format.
-    pub fn to_toml_string(&self) -> String {
-        let file = LinearSpec::from(self);
-        let body = toml::to_string(&file).expect("a system of finite numbers always serialises");
-        format!(
-            "# x_k = A x_{{k-1}} + B u_k + w_k,  w ~ N(0, Q)\n\
-             # z_k = H x_k + v_k,              v ~ N(0, R)\n\
-             # x_1 ~ N(x0, P0)\n{body}"
-        )
-    }
-
-    /// Writes the system file atomically (temporary file, then rename).
-    pub fn save(&self, path: &Path) -> Result<()> {
-        write_atomically(path, |w| w.write_all(self.to_toml_string().as_bytes()))
-    }
-}
-
-/// The linear system file (TOML), field for field: matrices as arrays of rows. This is also
-/// the `kind = "linear"` variant of [`NamedSystem`](crate::spec::NamedSystem).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LinearSpec {
-    /// Dynamics `A` (n×n).
-    #[serde(rename = "A")]
-    pub a: Vec<Vec<f64>>,
-    /// Input matrix `B` (n×m); absent: no inputs.
-    #[serde(rename = "B", default, skip_serializing_if = "Option::is_none")]
-    pub b: Option<Vec<Vec<f64>>>,
-    /// Measurement matrix `H` (p×n).
-    #[serde(rename = "H")]
-    pub h: Vec<Vec<f64>>,
-    /// Process-noise covariance `Q` (n×n).
-    #[serde(rename = "Q")]
-    pub q: Vec<Vec<f64>>,
-    /// Measurement-noise covariance `R` (p×p).
-    #[serde(rename = "R")]
-    pub r: Vec<Vec<f64>>,
-    /// Prior mean (default zeros).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub x0: Option<Vec<f64>>,
-    /// Prior covariance (default identity).
-    #[serde(rename = "P0", default, skip_serializing_if = "Option::is_none")]
-    pub p0: Option<Vec<Vec<f64>>>,
-}
-
-impl LinearSpec {
-    /// The validated system.
-    pub fn build(&self) -> Result<LinearSystem> {
-        let a = matrix("A", &self.a)?;
-        let b = self.b.as_deref().map(|b| matrix("B", b)).transpose()?;
-        let system = LinearSystem::new(
-            a,
-            b,
-            matrix("H", &self.h)?,
-            matrix("Q", &self.q)?,
-            matrix("R", &self.r)?,
-        )?;
-        let n = system.n_states();
-        let x0 = self
-            .x0
-            .clone()
-            .map_or_else(|| DVector::zeros(n), DVector::from_vec);
-        let p0 = match &self.p0 {
-            Some(p0) => matrix("P0", p0)?,
-            None => DMatrix::identity(n, n),
-        };
-        system.with_prior(x0, p0)
-    }
-}
-
-impl From<&LinearSystem> for LinearSpec {
-    fn from(system: &LinearSystem) -> Self {
-        Self {
-            a: rows(system.a()),
-            b: system.b().map(rows),
-            h: rows(system.h()),
-            q: rows(system.q()),
-            r: rows(system.r()),
-            x0: Some(system.x0().iter().copied().collect()),
-            p0: Some(rows(system.p0())),
-        }
-    }
 }
 
 /// A matrix from its rows, rejecting ragged rows.
 pub(crate) fn matrix(field: &'static str, rows: &[Vec<f64>]) -> Result<DMatrix<f64>> {
-    let first = rows.first().map_or(0, Vec::len);
-    if let Some((i, row)) = rows.iter().enumerate().find(|(_, r)| r.len() != first) {
-        return Err(TruthError::RaggedMatrix {
-            field,
-            row: i + 1,
-            len: row.len(),
-            first,
-        });
-    }
-    Ok(DMatrix::from_fn(rows.len(), first, |i, j| rows[i][j]))
+    dynrec_core::matrix_from_rows(field, rows).map_err(|e| TruthError::RaggedMatrix {
+        field: e.field,
+        row: e.row,
+        len: e.len,
+        first: e.first,
+    })
 }
 
 pub(crate) fn rows(m: &DMatrix<f64>) -> Vec<Vec<f64>> {

@@ -4,7 +4,7 @@
 mod common;
 
 use approx::assert_relative_eq;
-use dynrec_truth::continuous::ContinuousDynamics;
+use dynrec_truth::continuous::{ContinuousDynamics, Observed, VectorField};
 use dynrec_truth::dynamics::{check_jacobians, jacobian_error};
 use dynrec_truth::library::{Duffing, Lorenz, Pendulum, VanDerPol};
 use dynrec_truth::{
@@ -18,10 +18,26 @@ use rand::{RngExt, SeedableRng};
 /// Every library system, continuous-time, with a typical state scale for test points.
 fn library() -> Vec<(Box<dyn ContinuousDynamics>, f64)> {
     vec![
-        (Box::new(Pendulum::new(9.81, 1.0, 1.0, 0.5).unwrap()), 2.0),
-        (Box::new(VanDerPol::new(1.5).unwrap()), 2.0),
-        (Box::new(Duffing::new(0.3, -1.0, 1.0).unwrap()), 1.5),
-        (Box::new(Lorenz::new(10.0, 28.0, 8.0 / 3.0).unwrap()), 15.0),
+        (
+            Box::new(Observed::first_state(
+                Pendulum::new(9.81, 1.0, 1.0, 0.5).unwrap(),
+            )),
+            2.0,
+        ),
+        (
+            Box::new(Observed::first_state(VanDerPol::new(1.5).unwrap())),
+            2.0,
+        ),
+        (
+            Box::new(Observed::first_state(Duffing::new(0.3, -1.0, 1.0).unwrap())),
+            1.5,
+        ),
+        (
+            Box::new(Observed::first_state(
+                Lorenz::new(10.0, 28.0, 8.0 / 3.0).unwrap(),
+            )),
+            15.0,
+        ),
     ]
 }
 
@@ -29,7 +45,7 @@ fn library() -> Vec<(Box<dyn ContinuousDynamics>, f64)> {
 #[derive(Debug)]
 struct Boxed(Box<dyn ContinuousDynamics>);
 
-impl ContinuousDynamics for Boxed {
+impl VectorField for Boxed {
     fn name(&self) -> &str {
         self.0.name()
     }
@@ -38,9 +54,6 @@ impl ContinuousDynamics for Boxed {
     }
     fn n_inputs(&self) -> usize {
         self.0.n_inputs()
-    }
-    fn n_outputs(&self) -> usize {
-        self.0.n_outputs()
     }
     fn vector_field(&self, x: &DVector<f64>, u: &DVector<f64>) -> DVector<f64> {
         self.0.vector_field(x, u)
@@ -51,14 +64,20 @@ impl ContinuousDynamics for Boxed {
     fn input_jacobian(&self, x: &DVector<f64>, u: &DVector<f64>) -> DMatrix<f64> {
         self.0.input_jacobian(x, u)
     }
+    fn equilibria(&self) -> Vec<Equilibrium> {
+        self.0.equilibria()
+    }
+}
+
+impl ContinuousDynamics for Boxed {
+    fn n_outputs(&self) -> usize {
+        self.0.n_outputs()
+    }
     fn measure(&self, x: &DVector<f64>) -> DVector<f64> {
         self.0.measure(x)
     }
     fn measurement_jacobian(&self, x: &DVector<f64>) -> DMatrix<f64> {
         self.0.measurement_jacobian(x)
-    }
-    fn equilibria(&self) -> Vec<Equilibrium> {
-        self.0.equilibria()
     }
 }
 
@@ -205,7 +224,7 @@ struct LinearOde {
     m: DMatrix<f64>,
 }
 
-impl ContinuousDynamics for LinearOde {
+impl VectorField for LinearOde {
     fn name(&self) -> &str {
         "linear_ode"
     }
@@ -215,17 +234,20 @@ impl ContinuousDynamics for LinearOde {
     fn n_inputs(&self) -> usize {
         0
     }
-    fn n_outputs(&self) -> usize {
-        1
-    }
     fn vector_field(&self, x: &DVector<f64>, _u: &DVector<f64>) -> DVector<f64> {
         &self.m * x
     }
-    fn measure(&self, x: &DVector<f64>) -> DVector<f64> {
-        dvector![x[0]]
-    }
     fn equilibria(&self) -> Vec<Equilibrium> {
         vec![Equilibrium::new("origin", DVector::zeros(2))]
+    }
+}
+
+impl ContinuousDynamics for LinearOde {
+    fn n_outputs(&self) -> usize {
+        1
+    }
+    fn measure(&self, x: &DVector<f64>) -> DVector<f64> {
+        dvector![x[0]]
     }
 }
 
@@ -233,7 +255,7 @@ impl ContinuousDynamics for LinearOde {
 /// against the matrix exponential falls 16-fold when dt halves (ratio in [14, 18]); the same
 /// holds for the nonlinear pendulum (θ₀ = 1 rad, dt = 0.05 vs 0.025) against a 64× finer
 /// solution. The finite-difference
-/// defaults of `ContinuousDynamics` make this test model's Jacobians too.
+/// defaults of `VectorField` and `ContinuousDynamics` make this test model's Jacobians too.
 #[test]
 fn rk4_has_order_four() {
     let m = dmatrix![-0.1, 1.0; -4.0, -0.1];
@@ -260,7 +282,7 @@ fn rk4_has_order_four() {
     let pendulum = |dt: f64, substeps: usize| {
         let model = Pendulum::new(9.81, 1.0, 1.0, 0.2).unwrap();
         let noise = Noise::isotropic(2, 1, 0.0, 1.0).unwrap();
-        let system = Rk4::new(model, dt, substeps, noise).unwrap();
+        let system = Rk4::new(Observed::first_state(model), dt, substeps, noise).unwrap();
         let mut x = dvector![1.0, 0.0];
         for _ in 0..(t_end / dt).round() as usize {
             x = system.transition(&x, &dvector![0.0]);
@@ -377,7 +399,7 @@ fn divergent_simulation_is_an_error_naming_sequence_and_row() {
         .unwrap()
         .with_prior(dvector![3.0, 0.0], DMatrix::identity(2, 2) * 1e-6)
         .unwrap();
-    let system = Rk4::new(model, 0.1, 1, noise).unwrap();
+    let system = Rk4::new(Observed::first_state(model), 0.1, 1, noise).unwrap();
     let config = SimulationConfig {
         steps: 500,
         input: InputSignal::Zero,
@@ -407,7 +429,7 @@ fn nonlinear_simulation_follows_the_index_convention() {
         .unwrap()
         .with_prior(dvector![1.0, 0.0], DMatrix::zeros(2, 2))
         .unwrap();
-    let system = Rk4::new(model, 0.05, 1, noise).unwrap();
+    let system = Rk4::new(Observed::first_state(model), 0.05, 1, noise).unwrap();
     let config = SimulationConfig {
         steps: 50,
         seed: 4,

@@ -278,7 +278,7 @@ fn files_are_written_atomically_and_readable() {
         assert_eq!(mode & 0o777, 0o644);
     }
     let failed = dir.path().join("F.csv");
-    let result = dynrec_truth::io::write_atomically(&failed, |w| {
+    let result = dynrec_core::write_atomically(&failed, |w| {
         std::io::Write::write_all(w, b"partial")?;
         Err(std::io::Error::other("disk full"))
     });

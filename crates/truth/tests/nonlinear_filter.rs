@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)] // test helpers: a failure is the test failing
 mod common;
 
+use dynrec_truth::Observed;
 use dynrec_truth::library::Pendulum;
 use dynrec_truth::{
     Dataset, FilterMethod, FilterOutput, InputSignal, Noise, Rk4, SimulationConfig, TruthError,
@@ -107,7 +108,7 @@ fn ukf_on_a_linear_system_is_the_kalman_filter() {
     assert!(worst.0 < 1e-10 && worst.1 < 1e-10, "{worst:?}");
 }
 
-fn pendulum() -> Rk4<Pendulum> {
+fn pendulum() -> Rk4<Observed<Pendulum>> {
     let model = Pendulum::new(9.81, 1.0, 1.0, 0.3).unwrap();
     let noise = Noise::new(
         DMatrix::from_diagonal(&dvector![1e-6, 1e-4]),
@@ -119,7 +120,7 @@ fn pendulum() -> Rk4<Pendulum> {
         DMatrix::from_diagonal(&dvector![0.05, 0.05]),
     )
     .unwrap();
-    Rk4::new(model, 0.05, 1, noise).unwrap()
+    Rk4::new(Observed::first_state(model), 0.05, 1, noise).unwrap()
 }
 
 /// Coverage and NIS of a filter on simulated pendulum data: (fraction of state components

@@ -19,18 +19,19 @@ use anyhow::Result;
 use dynrec_experiments::spec::{network, training, white_inputs};
 use dynrec_experiments::{Budget, Spec, SystemChoice, Targets, cli};
 use dynrec_model::{Activation, Mode};
-use dynrec_truth::{ContinuousDynamics, Dynamics, Equilibrium, Noise, Rk4};
+use dynrec_truth::{Dynamics, Equilibrium, Noise, Observed, Rk4, VectorField};
 use nalgebra::{DMatrix, DVector, dvector};
 
-/// The new system: its parameters and its vector field. The Jacobians are left to the trait's
-/// finite-difference defaults (override `state_jacobian` etc. for analytic ones).
+/// The new system: its parameters, its vector field and its equilibrium. The Jacobians are left
+/// to the trait's finite-difference defaults (override `state_jacobian` etc. for analytic ones);
+/// the measurement `z = x` is [`Observed::first_state`]'s.
 #[derive(Debug)]
 struct Hopf {
     mu: f64,
     omega: f64,
 }
 
-impl ContinuousDynamics for Hopf {
+impl VectorField for Hopf {
     fn name(&self) -> &str {
         "hopf"
     }
@@ -43,9 +44,6 @@ impl ContinuousDynamics for Hopf {
     fn n_inputs(&self) -> usize {
         1
     }
-    fn n_outputs(&self) -> usize {
-        1
-    }
     fn vector_field(&self, s: &DVector<f64>, u: &DVector<f64>) -> DVector<f64> {
         let (x, y) = (s[0], s[1]);
         let r2 = x * x + y * y;
@@ -53,9 +51,6 @@ impl ContinuousDynamics for Hopf {
             self.mu * x - self.omega * y - x * r2 + u[0],
             self.omega * x + self.mu * y - y * r2
         ]
-    }
-    fn measure(&self, s: &DVector<f64>) -> DVector<f64> {
-        dvector![s[0]]
     }
     fn equilibria(&self) -> Vec<Equilibrium> {
         vec![Equilibrium::new("origin", DVector::zeros(2))]
@@ -77,7 +72,12 @@ fn system(_spec: &Spec) -> Result<Box<dyn Dynamics>> {
         mu: MU,
         omega: OMEGA,
     };
-    Ok(Box::new(Rk4::new(hopf, DT, 1, noise)?))
+    Ok(Box::new(Rk4::new(
+        Observed::first_state(hopf),
+        DT,
+        1,
+        noise,
+    )?))
 }
 
 fn specs(budget: Budget) -> Vec<Spec> {

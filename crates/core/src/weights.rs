@@ -1,7 +1,10 @@
-//! Trained weights as plain matrices, the form in which they leave this crate.
+//! An Elman network's weights as plain matrices: the form in which they leave `dynrec-model`
+//! (which trains them in Burn) and enter `dynrec-analysis` (which needs no Burn).
 
 use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
+
+use crate::error::{CoreError, Result};
 
 /// The nonlinearity of an Elman cell, `h_k = act(U h_{k-1} + W in_k + b)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +58,14 @@ pub struct RnnWeights {
     pub activation: Activation,
     /// Simulation or predictor mode.
     pub mode: Mode,
+    /// Whether `b` and `c` are parameters of the network (default true). Without them they
+    /// are fixed at zero.
+    #[serde(default = "has_bias")]
+    pub bias: bool,
+}
+
+fn has_bias() -> bool {
+    true
 }
 
 impl RnnWeights {
@@ -114,24 +125,17 @@ impl RnnWeights {
     }
 
     /// Runs the network over one sequence in plain `f64` arithmetic, following the data
-    /// conventions of [`crate::data`]: `in_1 = 0`; in predictor mode `in_k = [u_k; z_{k-1}]`
+    /// conventions of `dynrec-model`'s `data` module: `in_1 = 0`; in predictor mode `in_k = [u_k; z_{k-1}]`
     /// with a missing component of `z_{k-1}` replaced by the prediction `y_{k-1}`.
     ///
     /// A reference implementation, independent of Burn: `inputs` is `[m, T]`, `measurements`
     /// `[p, T]` (`NaN` = missing; only read in predictor mode, and may then be empty in
     /// simulation mode).
-    pub fn run(
-        &self,
-        inputs: &DMatrix<f64>,
-        measurements: &DMatrix<f64>,
-    ) -> Result<Trajectory, crate::ModelError> {
+    pub fn run(&self, inputs: &DMatrix<f64>, measurements: &DMatrix<f64>) -> Result<Trajectory> {
         let (n, p) = (self.d_hidden(), self.d_output());
         let m = self.w_inputs().ncols();
         let steps = inputs.ncols();
-        let shape_error = |message: String| crate::ModelError::Data {
-            sequence: 0,
-            message,
-        };
+        let shape_error = CoreError::Shape;
         if inputs.nrows() != m {
             return Err(shape_error(format!(
                 "{} input rows, the network takes {m}",
@@ -183,12 +187,12 @@ impl RnnWeights {
     }
 
     /// Serialises to pretty JSON.
-    pub fn to_json(&self) -> Result<String, crate::ModelError> {
+    pub fn to_json(&self) -> Result<String> {
         Ok(serde_json::to_string_pretty(self)?)
     }
 
     /// Parses weights written by [`RnnWeights::to_json`].
-    pub fn from_json(json: &str) -> Result<Self, crate::ModelError> {
+    pub fn from_json(json: &str) -> Result<Self> {
         Ok(serde_json::from_str(json)?)
     }
 }

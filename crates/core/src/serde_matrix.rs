@@ -1,23 +1,39 @@
 //! Readable JSON for matrices: a `DMatrix` is written as an array of rows, a `DVector` as an
 //! array, complex numbers as `[re, im]`.
 //!
-//! Use with `#[serde(with = "crate::serde_matrix::rows")]` and friends.
+//! Use with `#[serde(with = "dynrec_core::serde_matrix::rows")]` and friends.
 
 use nalgebra::{Complex, DMatrix, DVector};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::RaggedRows;
+
+/// A matrix from its rows (the array-of-rows layout of the system files and specs), rejecting
+/// ragged rows; `field` names the matrix in the error. No rows give a `0 × 0` matrix.
+pub fn matrix_from_rows(
+    field: &'static str,
+    rows: &[Vec<f64>],
+) -> std::result::Result<DMatrix<f64>, RaggedRows> {
+    let first = rows.first().map_or(0, Vec::len);
+    if let Some((i, row)) = rows.iter().enumerate().find(|(_, r)| r.len() != first) {
+        return Err(RaggedRows {
+            field,
+            row: i + 1,
+            len: row.len(),
+            first,
+        });
+    }
+    Ok(DMatrix::from_fn(rows.len(), first, |i, j| rows[i][j]))
+}
 
 /// Converts a matrix to its rows.
 pub fn to_rows(m: &DMatrix<f64>) -> Vec<Vec<f64>> {
     m.row_iter().map(|r| r.iter().copied().collect()).collect()
 }
 
-/// Builds a matrix from rows; `ncols` is used when there are no rows.
-pub fn from_rows(rows: &[Vec<f64>], ncols: usize) -> Result<DMatrix<f64>, String> {
-    let ncols = rows.first().map_or(ncols, Vec::len);
-    if rows.iter().any(|r| r.len() != ncols) {
-        return Err("ragged matrix rows".to_string());
-    }
-    Ok(DMatrix::from_fn(rows.len(), ncols, |i, j| rows[i][j]))
+/// [`matrix_from_rows`] for a deserialiser: the error as a message.
+fn from_rows(rows: &[Vec<f64>]) -> Result<DMatrix<f64>, String> {
+    matrix_from_rows("matrix", rows).map_err(|e| e.to_string())
 }
 
 /// Complex numbers as `[re, im]` pairs.
@@ -42,7 +58,7 @@ pub mod rows {
     /// Deserialises a matrix from rows (an empty array is a 0x0 matrix).
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DMatrix<f64>, D::Error> {
         let rows = Vec::<Vec<f64>>::deserialize(d)?;
-        from_rows(&rows, 0).map_err(serde::de::Error::custom)
+        from_rows(&rows).map_err(serde::de::Error::custom)
     }
 }
 
@@ -58,7 +74,7 @@ pub mod option_rows {
     /// Deserialises an optional matrix from rows or `null`.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DMatrix<f64>>, D::Error> {
         Option::<Vec<Vec<f64>>>::deserialize(d)?
-            .map(|rows| from_rows(&rows, 0).map_err(serde::de::Error::custom))
+            .map(|rows| from_rows(&rows).map_err(serde::de::Error::custom))
             .transpose()
     }
 }
@@ -76,7 +92,7 @@ pub mod vec_rows {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<DMatrix<f64>>, D::Error> {
         Vec::<Vec<Vec<f64>>>::deserialize(d)?
             .iter()
-            .map(|rows| from_rows(rows, 0).map_err(serde::de::Error::custom))
+            .map(|rows| from_rows(rows).map_err(serde::de::Error::custom))
             .collect()
     }
 }
@@ -138,5 +154,21 @@ pub mod infinite_as_null {
     /// Deserialises `null` as `+∞`.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
         Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::INFINITY))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rows become a matrix row by row; a ragged row is refused with its 1-based index.
+    #[test]
+    fn rows_to_matrix() {
+        let m = matrix_from_rows("A", &[vec![1.0, 2.0], vec![3.0, 4.0]]).expect("square");
+        assert_eq!(m, DMatrix::from_row_slice(2, 2, &[1.0, 2.0, 3.0, 4.0]));
+        assert_eq!(to_rows(&m), vec![vec![1.0, 2.0], vec![3.0, 4.0]]);
+        let e = matrix_from_rows("Q", &[vec![1.0, 2.0], vec![3.0]]).expect_err("ragged");
+        assert_eq!((e.field, e.row, e.len, e.first), ("Q", 2, 1, 2));
+        assert_eq!(matrix_from_rows("R", &[]).expect("empty").shape(), (0, 0));
     }
 }
