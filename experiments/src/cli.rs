@@ -10,10 +10,10 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use serde::{Deserialize, Serialize};
 
+use dynrec_core::fmt::sci_or_dash;
+use dynrec_core::write_atomically;
+use dynrec_pipeline::{Budget, Outcome, Spec, run_spec_on};
 use dynrec_truth::Dynamics;
-
-use crate::runner::{Outcome, run_system};
-use crate::spec::{Budget, Spec};
 
 /// The command line of an experiment binary.
 #[derive(Debug, Parser)]
@@ -57,107 +57,147 @@ pub type BuildSystem = fn(&Spec) -> Result<Box<dyn Dynamics>>;
 /// outcomes); it may also write files into the output folder it is given.
 pub type Appendix = fn(&Summary, &Path) -> Result<String>;
 
-/// The system a spec names ([`crate::SystemChoice::build`]).
+/// The system a spec names ([`dynrec_pipeline::SystemChoice::build`]).
 pub fn spec_system(spec: &Spec) -> Result<Box<dyn Dynamics>> {
     spec.system.build()
 }
 
 /// Parses the command line, runs `specs(budget)` one after the other, prints each verdict and
 /// a table, and writes the summaries. Exits with status 2 when a target is missed.
-pub fn main(experiment: &str, question: &str, specs: fn(Budget) -> Vec<Spec>) -> Result<()> {
-    main_with(experiment, question, specs, spec_system, None)
+pub fn main(
+    experiment: &'static str,
+    question: &'static str,
+    specs: fn(Budget) -> Vec<Spec>,
+) -> Result<()> {
+    Experiment::new(experiment, question, specs).main()
 }
 
-/// [`main`] for an experiment that builds its systems in code (see `docs/extending.md`):
-/// `system` returns the system each spec runs on; `appendix`, when given, adds the
-/// experiment's own analysis of the outcomes to its `README.md`.
-pub fn main_with(
-    experiment: &str,
-    question: &str,
-    specs: fn(Budget) -> Vec<Spec>,
-    system: BuildSystem,
-    appendix: Option<Appendix>,
-) -> Result<()> {
-    let args = Args::parse();
-    let default_out = args.out.is_none();
-    let out = args.out.unwrap_or_else(|| results_root().join(experiment));
-    let summary = run_all(
-        experiment,
-        question,
-        &specs(args.budget),
-        system,
-        appendix,
-        args.budget,
-        &out,
-        !args.quiet,
-    )?;
-    if default_out {
-        write_index(&results_root()).context("writing results/README.md")?;
+/// An experiment binary: its name, its question, its specs per budget, how the system of a spec
+/// is built and, optionally, its own analysis of the outcomes.
+pub struct Experiment {
+    /// Binary name; its results go to `results/<name>/`.
+    pub name: &'static str,
+    /// The question it asks.
+    pub question: &'static str,
+    /// Its runs at a budget.
+    pub specs: fn(Budget) -> Vec<Spec>,
+    /// The system each spec runs on ([`spec_system`] unless the binary defines its own).
+    pub system: BuildSystem,
+    /// Markdown the experiment adds to its `README.md` after the table.
+    pub appendix: Option<Appendix>,
+}
+
+impl Experiment {
+    /// An experiment whose specs name their systems.
+    pub fn new(name: &'static str, question: &'static str, specs: fn(Budget) -> Vec<Spec>) -> Self {
+        Self {
+            name,
+            question,
+            specs,
+            system: spec_system,
+            appendix: None,
+        }
     }
-    if !summary.passed {
-        eprintln!("some targets were missed (see the table above)");
-        std::process::exit(2);
+
+    /// The same experiment on systems built in code (see `docs/extending.md`).
+    pub fn with_system(self, system: BuildSystem) -> Self {
+        Self { system, ..self }
+    }
+
+    /// The same experiment with its own analysis of the outcomes in its `README.md`.
+    pub fn with_appendix(self, appendix: Appendix) -> Self {
+        Self {
+            appendix: Some(appendix),
+            ..self
+        }
+    }
+
+    /// Parses the command line, runs the specs of its budget, prints each verdict and a table,
+    /// and writes the summaries. Exits with status 2 when a target is missed.
+    pub fn main(&self) -> Result<()> {
+        let args = Args::parse();
+        let default_out = args.out.is_none();
+        let out = args.out.unwrap_or_else(|| results_root().join(self.name));
+        let summary = self.run_all(args.budget, &out, !args.quiet)?;
+        if default_out {
+            write_index(&results_root()).context("writing results/README.md")?;
+        }
+        if !summary.passed {
+            eprintln!("some targets were missed (see the table above)");
+            std::process::exit(2);
+        }
+        Ok(())
+    }
+
+    /// Runs the specs of `budget` (each on the system [`Experiment::system`] builds for it)
+    /// into `out/<name>/` and writes `out/README.md` and `out/outcomes.json`. The summaries of
+    /// an earlier run are removed first, so that a run killed midway leaves no summary that
+    /// describes other reports than those beside it.
+    pub fn run_all(&self, budget: Budget, out: &Path, progress: bool) -> Result<Summary> {
+        clear_summaries(out)?;
+        let mut outcomes = Vec::new();
+        for spec in (self.specs)(budget) {
+            let outcome = (self.system)(&spec)
+                .and_then(|built| run_spec_on(&spec, built.as_ref(), out, progress))
+                .with_context(|| format!("run {}", spec.name))?;
+            println!("{}: {}", outcome.name, outcome.verdict);
+            outcomes.push(outcome);
+        }
+        let passed = outcomes.iter().all(Outcome::passed);
+        let summary = Summary {
+            experiment: self.name.to_string(),
+            question: self.question.to_string(),
+            budget,
+            outcomes,
+            passed,
+        };
+        let table = table(&summary.outcomes);
+        println!("\n{table}");
+        let extra = match self.appendix {
+            Some(appendix) => appendix(&summary, out).context("the experiment's own analysis")?,
+            None => String::new(),
+        };
+        if !extra.is_empty() {
+            println!("{extra}");
+        }
+        let markdown = format!(
+            "# {}\n\n{}\n\nBudget: {budget:?}. Each run's report is in its folder \
+             ({}).\n\n{table}\n{extra}",
+            self.name,
+            self.question,
+            summary
+                .outcomes
+                .iter()
+                .map(|o| format!("[{0}]({0}/report.md)", o.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        write_summaries(out, &markdown, &summary)?;
+        Ok(summary)
+    }
+}
+
+/// Removes `out/README.md` and `out/outcomes.json` of an earlier run (absent ones are fine).
+pub fn clear_summaries(out: &Path) -> Result<()> {
+    for file in ["README.md", "outcomes.json"] {
+        let path = out.join(file);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("removing {}", path.display())),
+        }
     }
     Ok(())
 }
 
-/// Runs the specs (each on the system `system` builds for it) into `out/<name>/` and writes
-/// `out/README.md` and `out/outcomes.json`.
-pub fn run_all(
-    experiment: &str,
-    question: &str,
-    specs: &[Spec],
-    system: BuildSystem,
-    appendix: Option<Appendix>,
-    budget: Budget,
-    out: &Path,
-    progress: bool,
-) -> Result<Summary> {
-    let mut outcomes = Vec::new();
-    for spec in specs {
-        let outcome = system(spec)
-            .and_then(|built| run_system(spec, built.as_ref(), out, progress))
-            .with_context(|| format!("run {}", spec.name))?;
-        println!("{}: {}", outcome.name, outcome.verdict);
-        outcomes.push(outcome);
-    }
-    let passed = outcomes.iter().all(Outcome::passed);
-    let summary = Summary {
-        experiment: experiment.to_string(),
-        question: question.to_string(),
-        budget,
-        outcomes,
-        passed,
-    };
-    let table = table(&summary.outcomes);
-    println!("\n{table}");
-    let extra = match appendix {
-        Some(appendix) => appendix(&summary, out).context("the experiment's own analysis")?,
-        None => String::new(),
-    };
-    if !extra.is_empty() {
-        println!("{extra}");
-    }
-    let markdown = format!(
-        "# {experiment}\n\n{question}\n\nBudget: {budget:?}. Each run's report is in its folder \
-         ({}).\n\n{table}\n{extra}",
-        summary
-            .outcomes
-            .iter()
-            .map(|o| format!("[{0}]({0}/report.md)", o.name))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    dynrec_core::write_atomically(&out.join("README.md"), |w| w.write_all(markdown.as_bytes()))
+/// Writes `out/README.md` (`markdown`) and `out/outcomes.json` (`summary`), each atomically.
+pub fn write_summaries(out: &Path, markdown: &str, summary: &Summary) -> Result<()> {
+    write_atomically(&out.join("README.md"), |w| w.write_all(markdown.as_bytes()))
         .context("writing the experiment summary")?;
-    let json = serde_json::to_string_pretty(&summary)? + "\n";
-    dynrec_core::write_atomically(&out.join("outcomes.json"), |w| w.write_all(json.as_bytes()))
+    let json = serde_json::to_string_pretty(summary)? + "\n";
+    write_atomically(&out.join("outcomes.json"), |w| w.write_all(json.as_bytes()))
         .context("writing outcomes.json")?;
-    Ok(summary)
-}
-
-fn sci(x: Option<f64>) -> String {
-    x.map_or("–".to_string(), |x| format!("{x:.2e}"))
+    Ok(())
 }
 
 /// The checks of every run as a Markdown table.
@@ -182,17 +222,17 @@ pub fn table(outcomes: &[Outcome]) -> String {
         s += &format!(
             "| {} | held-out MSE: RNN / Kalman one-step / truth output-error | {} / {} / {} | | |\n",
             o.name,
-            sci(Some(o.rnn_mse)),
-            sci(o.kalman_mse),
-            sci(o.truth_output_error_mse)
+            sci_or_dash(Some(o.rnn_mse)),
+            sci_or_dash(o.kalman_mse),
+            sci_or_dash(o.truth_output_error_mse)
         );
         for b in &o.baselines {
             s += &format!(
                 "| {} | baseline {}: eigen error / held-out one-step MSE / seconds | {} / {} / {:.2} | | |\n",
                 o.name,
                 b.name,
-                sci(b.eigen_error),
-                sci(Some(b.heldout_mse_one_step)),
+                sci_or_dash(b.eigen_error),
+                sci_or_dash(Some(b.heldout_mse_one_step)),
                 b.seconds
             );
         }
@@ -237,6 +277,6 @@ pub fn write_index(root: &Path) -> Result<()> {
         }
         s += "\n";
     }
-    dynrec_core::write_atomically(&root.join("README.md"), |w| w.write_all(s.as_bytes()))
+    write_atomically(&root.join("README.md"), |w| w.write_all(s.as_bytes()))
         .context("writing results/README.md")
 }

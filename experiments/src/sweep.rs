@@ -2,7 +2,6 @@
 //! `indicatif` bar; a sweep plot (mean and min–max over seeds, one line per method: the RNN and
 //! the classical baselines) and a table of the metric.
 
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -11,9 +10,11 @@ use dynrec_analysis::plots::{Sweep, SweepPoint, SweepSeries, sweep_plot};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
-use crate::cli::{Args, Summary, results_root, table, write_index};
-use crate::runner::{Outcome, run};
-use crate::spec::{Budget, Spec};
+use dynrec_pipeline::{Budget, Outcome, Spec, run_spec};
+
+use crate::cli::{
+    Args, Summary, clear_summaries, results_root, table, write_index, write_summaries,
+};
 
 /// One curve: a label and, per parameter value, the specs of its seeds.
 pub struct Series {
@@ -74,6 +75,7 @@ pub fn main(experiment: &str, question: &str, sweep: fn(Budget) -> SweepSpec) ->
     let default_out = args.out.is_none();
     let out = args.out.unwrap_or_else(|| results_root().join(experiment));
     let spec = sweep(args.budget);
+    clear_summaries(&out)?;
     let all: Vec<&Spec> = spec
         .series
         .iter()
@@ -93,7 +95,7 @@ pub fn main(experiment: &str, question: &str, sweep: fn(Budget) -> SweepSpec) ->
     let outcomes: Vec<Outcome> = all
         .par_iter()
         .map(|s| {
-            let o = run(s, &out, false).with_context(|| format!("run {}", s.name));
+            let o = run_spec(s, &out, false).with_context(|| format!("run {}", s.name));
             bar.inc(1);
             o
         })
@@ -177,8 +179,6 @@ pub fn main(experiment: &str, question: &str, sweep: fn(Budget) -> SweepSpec) ->
     );
     println!("{} (per seed):\n{lines}", spec.y_label);
     markdown += &format!("## Every run\n\n{checks}\n");
-    dynrec_core::write_atomically(&out.join("README.md"), |w| w.write_all(markdown.as_bytes()))
-        .context("writing the sweep summary")?;
     let summary = Summary {
         experiment: experiment.to_string(),
         question: question.to_string(),
@@ -186,9 +186,7 @@ pub fn main(experiment: &str, question: &str, sweep: fn(Budget) -> SweepSpec) ->
         outcomes,
         passed,
     };
-    let json = serde_json::to_string_pretty(&summary)? + "\n";
-    dynrec_core::write_atomically(&out.join("outcomes.json"), |w| w.write_all(json.as_bytes()))
-        .context("writing outcomes.json")?;
+    write_summaries(&out, &markdown, &summary)?;
     if default_out {
         write_index(Path::new(&results_root())).context("writing results/README.md")?;
     }

@@ -166,7 +166,7 @@ fn noise_and_data() {
     let outcome = |name: &str| summary.outcomes.iter().find(|o| o.name == name).unwrap();
     let (quiet, noisy) = (outcome("noise_1e-4_seed_0"), outcome("noise_1e-1_seed_0"));
     assert!(quiet.eigen_error.unwrap() < noisy.eigen_error.unwrap());
-    let n4sid = |o: &dynrec_experiments::Outcome| o.baseline("n4sid").unwrap().eigen_error.unwrap();
+    let n4sid = |o: &dynrec_pipeline::Outcome| o.baseline("n4sid").unwrap().eigen_error.unwrap();
     assert!(n4sid(quiet) < n4sid(noisy));
     for o in &summary.outcomes {
         for b in &o.baselines {

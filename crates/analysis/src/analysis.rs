@@ -346,8 +346,9 @@ pub fn analyse(
 }
 
 impl Analysis {
-    /// Places a classical estimate of `A` beside the RNN's (matched against the truth, if known).
-    pub fn add_baseline(&mut self, name: &str, a_estimate: &DMatrix<f64>) -> Result<()> {
+    /// Places a classical estimate of `A` beside the RNN's (matched against the truth, if known)
+    /// and returns it.
+    pub fn add_baseline(&mut self, name: &str, a_estimate: &DMatrix<f64>) -> Result<&Baseline> {
         if RESERVED_KEYS.contains(&name) || self.baselines.iter().any(|b| b.name == name) {
             return Err(AnalysisError::Dimension(format!(
                 "baseline name {name:?} is reserved or already used"
@@ -360,7 +361,7 @@ impl Analysis {
             eigenvalues: eig,
             matching,
         });
-        Ok(())
+        Ok(&self.baselines[self.baselines.len() - 1])
     }
 
     /// Regresses the network's hidden states on the true states (`h_k ≈ T x_k + c`, with R²)

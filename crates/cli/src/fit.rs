@@ -5,11 +5,13 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
 use dynrec_analysis::AnalysisConfig;
-use dynrec_experiments::runner::sequence_data;
-use dynrec_experiments::{
-    BaselineSpec, Baselines, Problem, Targets, fit_and_report, git_commit, reference_linearisation,
+use dynrec_model::{
+    Activation, Compute, Mode, NetworkConfig, SequenceData, Silent, TrainingConfig, train,
 };
-use dynrec_model::{Activation, Compute, Mode, NetworkConfig, Silent, TrainingConfig, train};
+use dynrec_pipeline::{
+    BaselineSpec, Baselines, FitData, FitSettings, ReportFolder, SpecRecord, Targets, Truth,
+    fit_and_report,
+};
 use dynrec_sysid::EmConfig;
 use dynrec_truth::{Dataset, NamedSystem};
 use serde::Serialize;
@@ -124,7 +126,7 @@ impl FitBudget {
     }
 }
 
-/// What `report.json` records as the spec of a fit.
+/// What `report.json` records as the spec of a fit (with the git commit and version).
 #[derive(Debug, Serialize)]
 struct FitSpec {
     data: PathBuf,
@@ -142,8 +144,6 @@ struct FitSpec {
     baselines: BaselineSpec,
     seed: u64,
     budget: FitBudget,
-    git_commit: String,
-    dynrec_version: &'static str,
 }
 
 /// Largest hidden size `--hidden auto` tries.
@@ -156,13 +156,19 @@ pub fn run_fit(args: &FitArgs) -> Result<()> {
         Some(path) => {
             let system = NamedSystem::load_dynamics(path)?;
             data.check_against(system.as_ref(), &args.data)?;
-            // A wrong --equilibrium fails now, not after the hidden-size search.
-            reference_linearisation(system.as_ref(), args.equilibrium.as_deref())
-                .with_context(|| format!("{}", path.display()))?;
             Some(system)
         }
         None => None,
     };
+    // A wrong --equilibrium or --out fails now, not after the hidden-size search.
+    let truth = match (&system, &args.system) {
+        (Some(system), Some(path)) => Some(
+            Truth::new(system.as_ref(), args.equilibrium.as_deref())
+                .with_context(|| format!("{}", path.display()))?,
+        ),
+        _ => None,
+    };
+    let folder = ReportFolder::create(&args.out)?;
     let mode = match args.mode {
         Some(ModeArg::Simulation) => Mode::Simulation,
         Some(ModeArg::Predictor) => Mode::Predictor,
@@ -230,7 +236,11 @@ pub fn run_fit(args: &FitArgs) -> Result<()> {
         Hidden::Size(n) => n,
         Hidden::Auto => {
             let device = Compute::default().device().context("compute device")?;
-            let train_data = sequence_data(&train_set)?;
+            let train_data = train_set
+                .sequences
+                .iter()
+                .map(|s| SequenceData::new(s.inputs.clone(), s.measurements.clone()))
+                .collect::<dynrec_model::Result<Vec<_>>>()?;
             let search = TrainingConfig {
                 restarts: 1,
                 ..training.clone()
@@ -275,25 +285,24 @@ pub fn run_fit(args: &FitArgs) -> Result<()> {
         baselines: args.budget.baselines(args.baselines),
         seed: args.seed,
         budget: args.budget,
-        git_commit: git_commit(),
-        dynrec_version: env!("CARGO_PKG_VERSION"),
     };
     let outcome = fit_and_report(
-        &Problem {
+        FitData {
             name: "fit",
             train: &train_set,
             held_out: &held_out,
-            system: system.as_deref(),
-            equilibrium: spec.equilibrium.as_deref(),
+        },
+        truth.as_ref(),
+        FitSettings {
             network: &spec.network,
             training: &spec.training,
             compute: spec.compute,
             analysis: spec.analysis,
-            targets: Targets::default(),
             baselines: &spec.baselines,
+            targets: Targets::default(),
         },
-        &spec,
-        &args.out,
+        &SpecRecord::now(&spec),
+        folder,
         true,
     )?;
     println!("{}", outcome.verdict);

@@ -657,6 +657,7 @@ pub fn train(
     Ok(Fit { model, report })
 }
 
+#[allow(clippy::too_many_arguments)] // split into a restart type in training/ (issue 11)
 fn run_restart(
     restart: usize,
     seed: u64,

@@ -14,17 +14,17 @@
 //! held-out MSE equals the true system's to 0.2%, i.e. their contributions cancel in the output
 //! and the per-mode energy share (which ignores cross terms) does not see it.
 
-use dynrec_experiments::spec::{network, training, white_inputs};
-use dynrec_experiments::{Budget, Prior, Spec, SystemSpec, Targets, cli};
+use dynrec_experiments::cli;
 use dynrec_model::{Activation, Mode};
+use dynrec_pipeline::spec::{network, training, white_inputs};
+use dynrec_pipeline::{Budget, Prior, Spec, Targets, damped_rotation};
 
 fn spec(d_hidden: usize, budget: Budget) -> Spec {
     let (sequences, restarts, max_steps) = match budget {
         Budget::Smoke => (32, 1, 300),
         Budget::Full => (64, 3, 1000),
     };
-    let system =
-        SystemSpec::damped_rotation(0.95, 0.3, 1e-5, 2.5e-3, Prior::Isotropic { p0: 1e-4 });
+    let system = damped_rotation(0.95, 0.3, 1e-5, 2.5e-3, Prior::Isotropic(1e-4));
     Spec {
         simulation: white_inputs(sequences, 1.0),
         training: training(restarts, max_steps, 200),

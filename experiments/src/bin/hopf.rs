@@ -16,9 +16,10 @@
 //! forcing keeps the state small (r ≈ 0.2), where the cubic terms are 4% of the linear ones.
 
 use anyhow::Result;
-use dynrec_experiments::spec::{network, training, white_inputs};
-use dynrec_experiments::{Budget, Spec, SystemChoice, Targets, cli};
+use dynrec_experiments::cli;
 use dynrec_model::{Activation, Mode};
+use dynrec_pipeline::spec::{network, training, white_inputs};
+use dynrec_pipeline::{Budget, Spec, SystemChoice, Targets};
 use dynrec_truth::{Dynamics, Equilibrium, Noise, Observed, Rk4, VectorField};
 use nalgebra::{DMatrix, DVector, dvector};
 
@@ -115,12 +116,12 @@ fn specs(budget: Budget) -> Vec<Spec> {
 }
 
 fn main() -> Result<()> {
-    cli::main_with(
+    cli::Experiment::new(
         "hopf",
         "Does a linear RNN trained on a Hopf oscillator (defined in the binary) reveal its \
          linearisation at the origin?",
         specs,
-        system,
-        None,
     )
+    .with_system(system)
+    .main()
 }

@@ -10,10 +10,10 @@
 //! plotted beside it: the one-step MSE of the Kalman predictor built on their estimates, over
 //! the true Kalman filter's.
 
-use dynrec_experiments::spec::{network, training, white_inputs};
 use dynrec_experiments::sweep::{self, Method, Series, SweepSpec};
-use dynrec_experiments::{Budget, Outcome, Prior, Spec, SystemSpec, Targets};
 use dynrec_model::{Activation, Mode};
+use dynrec_pipeline::spec::{network, training, white_inputs};
+use dynrec_pipeline::{Budget, Outcome, Prior, Spec, Targets, damped_rotation};
 
 fn spec(sequences: usize, seed: u64, budget: Budget) -> Spec {
     let max_steps = match budget {
@@ -31,7 +31,7 @@ fn spec(sequences: usize, seed: u64, budget: Budget) -> Spec {
         },
         ..Spec::new(
             format!("sequences_{sequences}_seed_{seed}"),
-            SystemSpec::damped_rotation(0.95, 0.3, 1e-2, 1e-2, Prior::Stationary),
+            damped_rotation(0.95, 0.3, 1e-2, 1e-2, Prior::Stationary),
             network(Mode::Predictor, 2, Activation::Linear),
             budget,
         )

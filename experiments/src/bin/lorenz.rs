@@ -29,9 +29,9 @@ use anyhow::{Context, Result};
 use dynrec_analysis::dynamics::{FixedPointOptions, find_fixed_points};
 use dynrec_analysis::{eigenvalues, match_eigenvalues};
 use dynrec_experiments::cli::{self, Summary};
-use dynrec_experiments::spec::{network, training};
-use dynrec_experiments::{Budget, Spec};
 use dynrec_model::{Activation, Mode};
+use dynrec_pipeline::spec::{network, training};
+use dynrec_pipeline::{Budget, Spec};
 use dynrec_truth::spec::{Covariance, LorenzSpec};
 use dynrec_truth::{InputSignal, NamedSystem, SimulationConfig};
 use nalgebra::DVector;
@@ -188,12 +188,12 @@ fn fixed_points(summary: &Summary, _out: &Path) -> Result<String> {
 }
 
 fn main() -> Result<()> {
-    cli::main_with(
+    cli::Experiment::new(
         "lorenz",
         "What do an RNN's fixed points say about a chaotic system with several unstable \
          equilibria?",
         specs,
-        cli::spec_system,
-        Some(fixed_points),
     )
+    .with_appendix(fixed_points)
+    .main()
 }

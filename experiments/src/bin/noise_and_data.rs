@@ -12,10 +12,10 @@
 //! tolerance. EM's 200 iterations (2–5 s per run) cost more than training the RNN (under 1 s).
 //! The plots show the geometric mean over seeds with min–max bars, one line per method.
 
-use dynrec_experiments::spec::{network, training, white_inputs};
 use dynrec_experiments::sweep::{self, Method, Series, SweepSpec};
-use dynrec_experiments::{Budget, Prior, Spec, SystemSpec};
 use dynrec_model::{Activation, Mode};
+use dynrec_pipeline::spec::{network, training, white_inputs};
+use dynrec_pipeline::{Budget, Prior, Spec, damped_rotation};
 
 fn spec(name: String, r: f64, sequences: usize, seed: u64, budget: Budget) -> Spec {
     let max_steps = match budget {
@@ -29,7 +29,7 @@ fn spec(name: String, r: f64, sequences: usize, seed: u64, budget: Budget) -> Sp
         seed,
         ..Spec::new(
             name,
-            SystemSpec::damped_rotation(0.95, 0.3, 1e-5, r, Prior::Isotropic { p0: 1e-4 }),
+            damped_rotation(0.95, 0.3, 1e-5, r, Prior::Isotropic(1e-4)),
             network(Mode::Simulation, 2, Activation::Linear),
             budget,
         )

@@ -23,9 +23,10 @@
 //! and its held-out output-error MSE is 3.2× lower than the linear network's, though still 6×
 //! the noise-free pendulum's (a 2-unit tanh cell is not a pendulum).
 
-use dynrec_experiments::spec::{network, training, white_inputs};
-use dynrec_experiments::{Budget, Spec, Targets, cli};
+use dynrec_experiments::cli;
 use dynrec_model::{Activation, Mode};
+use dynrec_pipeline::spec::{network, training, white_inputs};
+use dynrec_pipeline::{Budget, Spec, Targets};
 use dynrec_truth::NamedSystem;
 use dynrec_truth::spec::{Covariance, PendulumSpec};
 

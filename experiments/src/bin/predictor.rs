@@ -17,11 +17,13 @@
 //! `A` to 1.0e-3; twice the data did not shrink the gap), so this objective identifies the
 //! closed loop only weakly.
 
-use dynrec_experiments::spec::{network, training, white_inputs};
-use dynrec_experiments::{Budget, Prior, Spec, SystemSpec, Targets, cli};
+use dynrec_experiments::cli;
 use dynrec_model::{Activation, Mode};
+use dynrec_pipeline::spec::{network, training, white_inputs};
+use dynrec_pipeline::{Budget, Prior, Spec, Targets, damped_rotation, rotation_with_real_mode};
+use dynrec_truth::LinearSpec;
 
-fn spec(name: &str, system: SystemSpec, budget: Budget, closed_loop: Option<f64>) -> Spec {
+fn spec(name: &str, system: LinearSpec, budget: Budget, closed_loop: Option<f64>) -> Spec {
     let (sequences, restarts, max_steps) = match budget {
         Budget::Smoke => (64, 1, 1000),
         Budget::Full => (64, 2, 2000),
@@ -46,13 +48,13 @@ fn specs(budget: Budget) -> Vec<Spec> {
     let mut specs = vec![
         spec(
             "damped_rotation",
-            SystemSpec::damped_rotation(0.95, 0.3, 1e-2, 1e-2, Prior::Stationary),
+            damped_rotation(0.95, 0.3, 1e-2, 1e-2, Prior::Stationary),
             budget,
             Some(2e-2),
         ),
         spec(
             "three_state",
-            SystemSpec::rotation_with_real_mode(0.95, 0.3, 0.7, 1e-2, 1e-2, Prior::Stationary),
+            rotation_with_real_mode(0.95, 0.3, 0.7, 1e-2, 1e-2, Prior::Stationary),
             budget,
             // Measured, not targeted: see the doc comment.
             None,

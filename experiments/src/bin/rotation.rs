@@ -9,11 +9,13 @@
 //! mode λ = 0.7 added; the transform `T` is found with a small residual and the held-out
 //! output-error MSE equals the true system's to within 5%.
 
-use dynrec_experiments::spec::{network, training, white_inputs};
-use dynrec_experiments::{Budget, Prior, Spec, SystemSpec, Targets, cli};
+use dynrec_experiments::cli;
 use dynrec_model::{Activation, Mode};
+use dynrec_pipeline::spec::{network, training, white_inputs};
+use dynrec_pipeline::{Budget, Prior, Spec, Targets, damped_rotation, rotation_with_real_mode};
+use dynrec_truth::LinearSpec;
 
-fn spec(name: &str, system: SystemSpec, budget: Budget) -> Spec {
+fn spec(name: &str, system: LinearSpec, budget: Budget) -> Spec {
     let (sequences, restarts, max_steps) = match budget {
         Budget::Smoke => (32, 2, 300),
         Budget::Full => (64, 3, 500),
@@ -33,16 +35,16 @@ fn spec(name: &str, system: SystemSpec, budget: Budget) -> Spec {
 }
 
 fn specs(budget: Budget) -> Vec<Spec> {
-    let prior = Prior::Isotropic { p0: 1e-4 };
+    let prior = Prior::Isotropic(1e-4);
     vec![
         spec(
             "damped_rotation",
-            SystemSpec::damped_rotation(0.95, 0.3, 1e-5, 2.5e-3, prior.clone()),
+            damped_rotation(0.95, 0.3, 1e-5, 2.5e-3, prior),
             budget,
         ),
         spec(
             "three_state",
-            SystemSpec::rotation_with_real_mode(0.95, 0.3, 0.7, 1e-5, 2.5e-3, prior),
+            rotation_with_real_mode(0.95, 0.3, 0.7, 1e-5, 2.5e-3, prior),
             budget,
         ),
     ]

@@ -14,9 +14,10 @@
 //! here. The held-out MSE misses the floor by up to 50% at the larger amplitudes within this
 //! budget, which the table also shows.
 
-use dynrec_experiments::spec::{network, training, white_inputs};
-use dynrec_experiments::{Budget, Prior, Spec, SystemSpec, Targets, cli};
+use dynrec_experiments::cli;
 use dynrec_model::{Activation, Mode, TrainingConfig};
+use dynrec_pipeline::spec::{network, training, white_inputs};
+use dynrec_pipeline::{Budget, Prior, Spec, Targets, damped_rotation};
 
 fn spec(amplitude: f64, target: bool, budget: Budget) -> Spec {
     let (sequences, restarts, max_steps) = match budget {
@@ -24,12 +25,12 @@ fn spec(amplitude: f64, target: bool, budget: Budget) -> Spec {
         Budget::Full => (64, 2, 2000),
     };
     let scale = amplitude * amplitude;
-    let system = SystemSpec::damped_rotation(
+    let system = damped_rotation(
         0.95,
         0.3,
         1e-5 * scale,
         2.5e-3 * scale,
-        Prior::Isotropic { p0: 1e-4 * scale },
+        Prior::Isotropic(1e-4 * scale),
     );
     Spec {
         simulation: white_inputs(sequences, amplitude),

@@ -2,8 +2,8 @@
 
 #![allow(clippy::unwrap_used)]
 
-use dynrec_experiments::BaselineSpec;
-use dynrec_experiments::baselines::fit_baselines;
+use dynrec_pipeline::BaselineSpec;
+use dynrec_pipeline::baselines::fit_baselines;
 use dynrec_sysid::EmConfig;
 use dynrec_truth::{Dataset, LinearSystem, SimulationConfig, simulate};
 use nalgebra::DMatrix;

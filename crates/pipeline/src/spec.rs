@@ -1,12 +1,14 @@
-//! What an experiment is: a serde spec that fixes the system, the data, the network, the training
-//! and the seed, so that a report's `spec` alone reproduces it.
+//! What an experiment run is: a serde spec that fixes the system, the data, the network, the
+//! training and the seed, so that a report's `spec` alone reproduces it.
 
 use anyhow::{Context, Result};
 use dynrec_analysis::AnalysisConfig;
 use dynrec_model::{Activation, Compute, Mode, NetworkConfig, TrainingConfig};
 use dynrec_sysid::EmConfig;
-use dynrec_truth::{Dynamics, InputSignal, LinearSystem, NamedSystem, SimulationConfig};
-use nalgebra::{DMatrix, DVector};
+use dynrec_truth::{
+    Covariance, DerivedPrior, Dynamics, InputSignal, LinearSpec, NamedSystem, PriorCovariance,
+    SimulationConfig,
+};
 use serde::{Deserialize, Serialize};
 
 /// How much compute an experiment may spend.
@@ -19,136 +21,16 @@ pub enum Budget {
     Full,
 }
 
-/// The prior on the state at the first data row.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum Prior {
-    /// `x_1 ~ N(0, p0 · I)`.
-    Isotropic {
-        /// Variance of each state component.
-        p0: f64,
-    },
-    /// `x_1 ~ N(0, P)` with `P` the steady-state predicted covariance (the DARE solution): the
-    /// time-invariant Kalman predictor is then optimal from the first row on.
-    Stationary,
-}
-
-/// A linear-Gaussian system, written as arrays of rows (the layout of the TOML system files).
-///
-/// ```text
-/// x_k = A x_{k-1} + B u_k + w_k,  w ~ N(0, Q)
-/// z_k = H x_k + v_k,              v ~ N(0, R)
-/// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SystemSpec {
-    /// Dynamics `A`, `n × n`.
-    #[serde(rename = "A")]
-    pub a: Vec<Vec<f64>>,
-    /// Input matrix `B`, `n × m` (`None`: no inputs).
-    #[serde(rename = "B")]
-    pub b: Option<Vec<Vec<f64>>>,
-    /// Measurement matrix `H`, `p × n`.
-    #[serde(rename = "H")]
-    pub h: Vec<Vec<f64>>,
-    /// Process noise variance, `Q = q · I`.
-    pub q: f64,
-    /// Measurement noise variance, `R = r · I`.
-    pub r: f64,
-    /// Prior on the first row's state.
-    pub prior: Prior,
-}
-
-fn matrix(name: &str, rows: &[Vec<f64>]) -> Result<DMatrix<f64>> {
-    let ncols = rows.first().map_or(0, Vec::len);
-    if rows.iter().any(|r| r.len() != ncols) {
-        anyhow::bail!("{name}: ragged rows");
-    }
-    Ok(DMatrix::from_fn(rows.len(), ncols, |i, j| rows[i][j]))
-}
-
-impl SystemSpec {
-    /// The damped rotation `A = ρ [[cos θ, −sin θ], [sin θ, cos θ]]` with `B = [1, 0.5]ᵀ`,
-    /// `H = [1, 0]`: eigenvalues `ρ e^{±iθ}`.
-    pub fn damped_rotation(rho: f64, theta: f64, q: f64, r: f64, prior: Prior) -> Self {
-        let (c, s) = (rho * theta.cos(), rho * theta.sin());
-        Self {
-            a: vec![vec![c, -s], vec![s, c]],
-            b: Some(vec![vec![1.0], vec![0.5]]),
-            h: vec![vec![1.0, 0.0]],
-            q,
-            r,
-            prior,
-        }
-    }
-
-    /// The damped rotation with a third, real mode `λ = real` added: `A = diag(rotation, real)`,
-    /// `B = [1, 0.5, 1]ᵀ`, `H = [1, 0, 1]` (every mode is excited and seen).
-    pub fn rotation_with_real_mode(
-        rho: f64,
-        theta: f64,
-        real: f64,
-        q: f64,
-        r: f64,
-        prior: Prior,
-    ) -> Self {
-        let (c, s) = (rho * theta.cos(), rho * theta.sin());
-        Self {
-            a: vec![vec![c, -s, 0.0], vec![s, c, 0.0], vec![0.0, 0.0, real]],
-            b: Some(vec![vec![1.0], vec![0.5], vec![1.0]]),
-            h: vec![vec![1.0, 0.0, 1.0]],
-            q,
-            r,
-            prior,
-        }
-    }
-
-    /// Number of states `n`.
-    pub fn order(&self) -> usize {
-        self.a.len()
-    }
-
-    /// The validated system (with the stationary prior solved from the DARE when asked).
-    pub fn build(&self) -> Result<LinearSystem> {
-        let a = matrix("A", &self.a)?;
-        let n = a.nrows();
-        let b = self.b.as_deref().map(|b| matrix("B", b)).transpose()?;
-        let h = matrix("H", &self.h)?;
-        let p = h.nrows();
-        let system = LinearSystem::new(
-            a,
-            b,
-            h,
-            DMatrix::identity(n, n) * self.q,
-            DMatrix::identity(p, p) * self.r,
-        )
-        .context("invalid system in the experiment spec")?;
-        let p0 = match self.prior {
-            Prior::Isotropic { p0 } => DMatrix::identity(n, n) * p0,
-            Prior::Stationary => {
-                system
-                    .steady_state()
-                    .context("steady state (DARE) of the experiment's system")?
-                    .prior_covariance
-            }
-        };
-        system
-            .with_prior(DVector::zeros(n), p0)
-            .context("invalid prior in the experiment spec")
-    }
-}
-
 /// The system an experiment simulates.
 ///
-/// In JSON: a linear [`SystemSpec`] (fields `A`, `B`, `H`, `q`, `r`, `prior`), a
-/// [`NamedSystem`] (field `kind`: `"pendulum"`, `"lorenz"`, …, with its parameters) or
-/// `{"custom": "<description>"}` for a system defined in code by the experiment binary (see
-/// `docs/extending.md`; the binary and the commit in the report then say how it was built).
+/// In JSON: the content of a system file (field `kind`: `"linear"`, `"pendulum"`, …, with its
+/// parameters; see `docs/formats.md`) or `{"custom": "<description>"}` for a system defined
+/// in code by the experiment binary (see `docs/extending.md`; the binary and the commit in the
+/// report then say how it was built).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum SystemChoice {
-    /// A linear system with `Q = q I`, `R = r I`.
-    Linear(SystemSpec),
-    /// A system chosen by `kind` (the format of the TOML system files).
+    /// A system file's content, chosen by `kind`.
     Named(NamedSystem),
     /// A system defined in an experiment binary's code.
     Custom {
@@ -157,9 +39,9 @@ pub enum SystemChoice {
     },
 }
 
-impl From<SystemSpec> for SystemChoice {
-    fn from(spec: SystemSpec) -> Self {
-        Self::Linear(spec)
+impl From<LinearSpec> for SystemChoice {
+    fn from(spec: LinearSpec) -> Self {
+        Self::Named(NamedSystem::Linear(spec))
     }
 }
 
@@ -174,13 +56,13 @@ impl SystemChoice {
     /// here: asking is an error.
     pub fn build(&self) -> Result<Box<dyn Dynamics>> {
         match self {
-            Self::Linear(spec) => Ok(Box::new(spec.build()?)),
             Self::Named(spec) => spec
                 .build()
                 .with_context(|| format!("invalid {} system in the experiment spec", spec.kind())),
             Self::Custom { custom } => anyhow::bail!(
                 "the system \"{custom}\" is defined in code: run it through \
-                 `runner::run_system` (or `cli::main_with`) with the system built by its binary"
+                 `run_spec_on` (or the experiments' `cli::main_with`) with the system built by \
+                 its binary"
             ),
         }
     }
@@ -376,10 +258,88 @@ impl Spec {
         }
     }
 
+    /// How the network is fitted and judged.
+    pub fn settings(&self) -> crate::run::FitSettings<'_> {
+        crate::run::FitSettings {
+            network: &self.network,
+            training: &self.training,
+            compute: self.compute,
+            analysis: self.analysis,
+            baselines: &self.baselines,
+            targets: self.targets,
+        }
+    }
+
     /// The spec with every seed derived from [`Spec::seed`].
     pub fn seeded(mut self) -> Self {
         self.simulation.seed = self.seed;
         self.training.seed = self.seed;
         self
+    }
+}
+
+/// The damped rotation `A = ρ [[cos θ, −sin θ], [sin θ, cos θ]]` (eigenvalues `ρ e^{±iθ}`) with
+/// `B = [1, 0.5]ᵀ`, `H = [1, 0]`, `Q = q I`, `R = r I`, `x0 = 0` and prior covariance `p0`.
+pub fn damped_rotation(rho: f64, theta: f64, q: f64, r: f64, p0: Prior) -> LinearSpec {
+    let (c, s) = (rho * theta.cos(), rho * theta.sin());
+    linear(
+        vec![vec![c, -s], vec![s, c]],
+        vec![vec![1.0], vec![0.5]],
+        vec![vec![1.0, 0.0]],
+        (q, r, p0),
+    )
+}
+
+/// The damped rotation with a third, real mode `λ = real` added: `A = diag(rotation, real)`,
+/// `B = [1, 0.5, 1]ᵀ`, `H = [1, 0, 1]` (every mode is excited and seen).
+pub fn rotation_with_real_mode(
+    rho: f64,
+    theta: f64,
+    real: f64,
+    q: f64,
+    r: f64,
+    p0: Prior,
+) -> LinearSpec {
+    let (c, s) = (rho * theta.cos(), rho * theta.sin());
+    linear(
+        vec![vec![c, -s, 0.0], vec![s, c, 0.0], vec![0.0, 0.0, real]],
+        vec![vec![1.0], vec![0.5], vec![1.0]],
+        vec![vec![1.0, 0.0, 1.0]],
+        (q, r, p0),
+    )
+}
+
+/// The prior covariance of a linear system in an experiment.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Prior {
+    /// `P0 = p0 I`.
+    Isotropic(f64),
+    /// The steady-state predicted covariance (the DARE solution).
+    Stationary,
+}
+
+impl From<Prior> for PriorCovariance {
+    fn from(p: Prior) -> Self {
+        match p {
+            Prior::Isotropic(p0) => Self::Given(Covariance::Scalar(p0)),
+            Prior::Stationary => Self::Derived(DerivedPrior::Stationary),
+        }
+    }
+}
+
+fn linear(
+    a: Vec<Vec<f64>>,
+    b: Vec<Vec<f64>>,
+    h: Vec<Vec<f64>>,
+    (q, r, p0): (f64, f64, Prior),
+) -> LinearSpec {
+    LinearSpec {
+        a,
+        b: Some(b),
+        h,
+        q: Covariance::Scalar(q),
+        r: Covariance::Scalar(r),
+        x0: None,
+        p0: Some(p0.into()),
     }
 }

@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use dynrec_experiments::reference::{kalman_predictions, output_error_predictions};
+use dynrec_pipeline::references::{kalman_predictions, output_error_predictions};
 use dynrec_truth::spec::{Covariance, PendulumSpec};
 use dynrec_truth::{InputSignal, NamedSystem, SimulationConfig, simulate};
 

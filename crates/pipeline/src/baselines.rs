@@ -1,4 +1,4 @@
-//! The classical baselines beside the RNN (DESIGN.md claim 5): N4SID, then EM initialised from
+//! The classical baselines beside the RNN (claim 5 of docs/design.md): N4SID, then EM initialised from
 //! N4SID, fitted on the same training data, compared on the same held-out data.
 //!
 //! The model order is the true one when the system is known, otherwise N4SID's largest
@@ -14,7 +14,7 @@ use dynrec_truth::{Dataset, LinearSystem, Sequence};
 use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
 
-use crate::reference::{kalman_predictions, output_error_predictions, pooled_mse};
+use crate::references::{kalman_predictions, output_error_predictions, pooled_mse};
 use crate::spec::BaselineSpec;
 
 /// What one baseline achieved (also in the report's `eigen_error` and `metrics`).

@@ -5,8 +5,65 @@
 
 use anyhow::{Context, Result};
 use dynrec_model::{Mode, RnnWeights, SequenceData};
-use dynrec_truth::{Dynamics, FilterMethod, Sequence, filter_dynamics};
+use dynrec_truth::{Dataset, Dynamics, FilterMethod, Sequence, filter_dynamics};
 use nalgebra::{DMatrix, DVector};
+
+use crate::truth::Truth;
+
+/// The floors on the held-out data, from the true system (all absent when it is unknown).
+#[derive(Debug, Clone, Default)]
+pub struct References {
+    /// One-step predictions of the Kalman filter (EKF for a nonlinear system), `[p, T]` per
+    /// held-out sequence.
+    pub kalman: Option<Vec<DMatrix<f64>>>,
+    /// Their pooled MSE: the Bayes floor of a predictor.
+    pub kalman_mse: Option<f64>,
+    /// Pooled MSE of the true system fed the inputs alone (systems with inputs): the floor of a
+    /// simulation-mode network.
+    pub truth_output_error_mse: Option<f64>,
+}
+
+impl References {
+    /// The references of `truth` on `held_out`.
+    pub fn measure(truth: Option<&Truth<'_>>, held_out: &Dataset) -> Result<Self> {
+        let Some(truth) = truth else {
+            return Ok(Self::default());
+        };
+        let system = truth.system;
+        let kalman = held_out
+            .sequences
+            .iter()
+            .map(|s| kalman_predictions(system, s))
+            .collect::<Result<Vec<_>>>()?;
+        let measured = || held_out.sequences.iter().map(|s| &s.measurements);
+        let kalman_mse = pooled_mse(measured().zip(kalman.iter().cloned()));
+        let truth_output_error_mse = (system.n_inputs() > 0).then(|| {
+            pooled_mse(
+                measured().zip(
+                    held_out
+                        .sequences
+                        .iter()
+                        .map(|s| output_error_predictions(system, s)),
+                ),
+            )
+        });
+        Ok(Self {
+            kalman: Some(kalman),
+            kalman_mse: Some(kalman_mse),
+            truth_output_error_mse,
+        })
+    }
+
+    /// The floor a network of `mode` is measured against: the Kalman predictor's MSE for a
+    /// predictor, the true system's output-error MSE for a simulation-mode network (the
+    /// Kalman one when the system has no inputs).
+    pub fn floor(&self, mode: Mode) -> Option<f64> {
+        match mode {
+            Mode::Predictor => self.kalman_mse,
+            Mode::Simulation => self.truth_output_error_mse.or(self.kalman_mse),
+        }
+    }
+}
 
 /// Mean squared error over the present (finite) measurements, pooled over sequences and
 /// channels: `Σ (z − ẑ)² / N`.
