@@ -1,6 +1,6 @@
 //! `report.json` and `report.md`, written atomically.
 //!
-//! `report.json` carries the fields that other tools read (see DESIGN.md): `spec`,
+//! `report.json` carries the fields that other tools read (see docs/formats.md): `spec`,
 //! `eigenvalues.{truth, rnn, recurrent, closed_loop, <baseline>}` as `[[re, im], ...]`, and
 //! `eigen_error.{rnn, recurrent, recurrent_vs_closed_loop, <baseline>}`; then the verdict, the
 //! caller's metrics, the plots and the full analysis. `report.md` is for a reader: verdict

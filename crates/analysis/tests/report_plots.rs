@@ -159,7 +159,7 @@ fn same(x: f64, y: f64) -> bool {
 }
 
 /// `report.json` parses back into the same report, and as plain JSON it has the fields of
-/// DESIGN.md: `spec` (with the seed), `eigenvalues.{truth, rnn, recurrent, <baseline>}` as
+/// docs/formats.md: `spec` (with the seed), `eigenvalues.{truth, rnn, recurrent, <baseline>}` as
 /// `[[re, im], ...]` equal to the analysis's, and `eigen_error.{rnn, <baseline>}` as numbers.
 /// `report.md` opens with the verdict, links the plots relatively and ends with the spec.
 #[test]

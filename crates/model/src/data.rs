@@ -1,7 +1,7 @@
 //! Training data as plain matrices, their conventions, standardisation, and the time-major
 //! batches fed to the network.
 //!
-//! # Conventions (those of `DESIGN.md`)
+//! # Conventions (those of `docs/formats.md` and `docs/design.md#notation`)
 //!
 //! A sequence has `T` rows. Row `k`'s inputs `u_k` drive the transition **into** row `k`, so the
 //! first row's inputs are not used: the network is fed `in_1 = 0` (zero in the data's original

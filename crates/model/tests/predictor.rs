@@ -62,7 +62,7 @@ fn fit() -> &'static Outcome {
     })
 }
 
-/// Claim 2 of DESIGN.md: the recurrent matrix of a predictor-mode RNN has the eigenvalues of
+/// Claim 2 of docs/design.md: the recurrent matrix of a predictor-mode RNN has the eigenvalues of
 /// the Kalman predictor's closed loop `A − K H` (K from the DARE), to 2e-2.
 #[test]
 fn eigenvalues_of_u_match_closed_loop() {

@@ -78,7 +78,7 @@ fn fit() -> &'static Outcome {
     })
 }
 
-/// Claim 1 of DESIGN.md: with 64 × 200 rows of data and at most 500 Adam steps (no L-BFGS),
+/// Claim 1 of docs/design.md: with 64 × 200 rows of data and at most 500 Adam steps (no L-BFGS),
 /// the eigenvalues of the learned `U` are within 1e-2 of those of the true `A`
 /// (r = 0.95, θ = 0.3: λ = 0.95 e^{±0.3i}).
 #[test]

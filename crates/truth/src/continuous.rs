@@ -5,7 +5,7 @@ use nalgebra::{DMatrix, DVector};
 
 use crate::dynamics::{Dynamics, Equilibrium, finite_difference_jacobian};
 use crate::error::{Result, TruthError};
-use crate::system::{Noise, check_finite, check_shape};
+use crate::system::{Noise, check_measurement};
 
 /// The state equation of a continuous-time model, `ẋ = g(x, u)`, with its equilibria.
 ///
@@ -65,17 +65,7 @@ pub struct Observed<F> {
 impl<F: VectorField> Observed<F> {
     /// `field` measured through `h` (p×n, p ≥ 1, finite).
     pub fn new(field: F, h: DMatrix<f64>) -> Result<Self> {
-        let n = field.n_states();
-        check_shape("H", &h, h.nrows(), n, "p x n")?;
-        if h.nrows() == 0 {
-            return Err(TruthError::Dimension {
-                field: "H",
-                expected: "at least one output row".into(),
-                rows: 0,
-                cols: n,
-            });
-        }
-        check_finite("H", &h)?;
+        check_measurement(&h, field.n_states())?;
         Ok(Self { field, h })
     }
 

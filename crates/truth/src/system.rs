@@ -141,16 +141,7 @@ impl LinearSystem {
             check_shape("B", b, n, b.ncols(), "n x m (n rows, as A)")?;
             check_finite("B", b)?;
         }
-        check_shape("H", &h, h.nrows(), n, "p x n (n columns, as A)")?;
-        if h.nrows() == 0 {
-            return Err(TruthError::Dimension {
-                field: "H",
-                expected: "at least one output row".into(),
-                rows: 0,
-                cols: n,
-            });
-        }
-        check_finite("H", &h)?;
+        check_measurement(&h, n)?;
         let p = h.nrows();
         check_shape("Q", &q, n, n, "n x n")?;
         check_shape("R", &r, p, p, "p x p (p = rows of H)")?;
@@ -264,6 +255,20 @@ pub(crate) fn check_shape(
             cols: m.ncols(),
         })
     }
+}
+
+/// Checks a measurement matrix `H`: p×n with p ≥ 1 rows and n columns (the states), finite.
+pub(crate) fn check_measurement(h: &DMatrix<f64>, n: usize) -> Result<()> {
+    check_shape("H", h, h.nrows(), n, "p x n (n columns, one per state)")?;
+    if h.nrows() == 0 {
+        return Err(TruthError::Dimension {
+            field: "H",
+            expected: "at least one output row".into(),
+            rows: 0,
+            cols: n,
+        });
+    }
+    check_finite("H", h)
 }
 
 pub(crate) fn check_finite(field: &'static str, m: &DMatrix<f64>) -> Result<()> {

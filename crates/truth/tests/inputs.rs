@@ -47,7 +47,7 @@ fn data_error(text: &str) -> (usize, Option<String>, String) {
     }
 }
 
-/// The DESIGN.md example parses, and saving then loading gives the same system back exactly.
+/// The example of docs/formats.md parses, and saving then loading gives the same system back exactly.
 #[test]
 fn system_file_round_trips() {
     let s = system(GOOD).unwrap();

@@ -1,4 +1,4 @@
-//! **hidden_size** — claim 4 of DESIGN.md: more hidden units than states.
+//! **hidden_size** — claim 4 of docs/design.md: more hidden units than states.
 //!
 //! Question: a linear simulation-mode RNN is trained on the damped rotation (n = 2) with
 //! hidden = n, 2n, 3n, 4n. Do the true eigenvalues still appear among eig(U), and can a reader

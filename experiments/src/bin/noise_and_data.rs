@@ -1,4 +1,4 @@
-//! **noise_and_data** — claim 1 of DESIGN.md, quantified, beside the classical baselines of
+//! **noise_and_data** — claim 1 of docs/design.md, quantified, beside the classical baselines of
 //! claim 5: how the eigenvalue error of a linear simulation-mode RNN (hidden = n) on the damped
 //! rotation, and that of N4SID and of EM fitted on the same training data, depend on the
 //! measurement noise and on the amount of data, over several seeds (all runs in parallel).

@@ -1,4 +1,4 @@
-//! **predictor** — claim 2 of DESIGN.md: a predictor-mode RNN is the Kalman predictor in
+//! **predictor** — claim 2 of docs/design.md: a predictor-mode RNN is the Kalman predictor in
 //! disguise.
 //!
 //! Question: a linear Elman RNN fed `[u_k; z_{k-1}]` and trained to predict `z_k` (hidden = n).

@@ -1,4 +1,4 @@
-//! **rotation** — the headline experiment (claim 1 of DESIGN.md).
+//! **rotation** — the headline experiment (claim 1 of docs/design.md).
 //!
 //! Question: a linear Elman RNN with as many hidden units as the system has states is trained
 //! in simulation mode (it sees only the inputs `u_k`) to reproduce the measurements `z_k` of a

@@ -1,4 +1,4 @@
-//! **tanh** — claim 3 of DESIGN.md: a nonlinear network, read through its linearisation.
+//! **tanh** — claim 3 of docs/design.md: a nonlinear network, read through its linearisation.
 //!
 //! Question: a tanh Elman RNN (hidden = n) is trained in simulation mode on the damped rotation
 //! driven by white inputs of growing amplitude (noise scaled with the amplitude², so the
@@ -6,7 +6,7 @@
 //! reaches the tanh). Does the Jacobian of the trained network at its fixed point reveal `A`,
 //! and where does this linear reading break down?
 //!
-//! Expected answer (DESIGN.md): at small amplitude tanh is nearly linear and eig(Jacobian) ≈
+//! Expected answer (docs/design.md, claim 3): at small amplitude tanh is nearly linear and eig(Jacobian) ≈
 //! eig(A) (≤ 1e-2, the target at the smallest amplitude); the larger amplitudes are measured,
 //! not targeted. What the committed run found: the Jacobian agrees with A to ≤ 3e-3 at every
 //! amplitude up to 2, because nothing stops the network from shrinking `W` and growing `V` so

@@ -4,7 +4,7 @@
 use dynrec_truth::LinearSystem;
 use nalgebra::{DMatrix, DVector, dmatrix};
 
-/// The damped rotation of DESIGN.md: r = 0.95, θ = 0.3, one input, one output.
+/// The damped rotation of docs/design.md (claim 1): r = 0.95, θ = 0.3, one input, one output.
 pub fn rotation() -> LinearSystem {
     let (r, th) = (0.95_f64, 0.3_f64);
     LinearSystem::new(
