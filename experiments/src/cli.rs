@@ -1,19 +1,36 @@
-//! What every experiment binary shares: its command line, running its specs, the printed
-//! verdicts and table, `<out>/README.md`, `<out>/outcomes.json` and the `results/README.md`
-//! index.
+//! What every experiment binary shares: its command line, its runs (a list of specs or a
+//! sweep), and the summaries: `<out>/README.md`, `<out>/outcomes.json` and the
+//! `results/README.md` index.
+//!
+//! One binary, three ways to call it (see `docs/scaling.md`):
+//!
+//! - `<experiment>`: every run not yet complete in the output folder (in parallel on the local
+//!   cores, `--jobs`), then the summaries;
+//! - `<experiment> --shard I/N` (or in a Slurm array task, or a Kubernetes indexed job): only
+//!   this shard's runs, no summaries;
+//! - `<experiment> --merge`: no runs; the summaries rebuilt from the run folders.
+//!
+//! The summaries are always built from the run folders ([`crate::merge`]), so the merged
+//! result of N shards is the result of one unsharded run.
 
 use std::path::{Path, PathBuf};
 
 use std::io::Write;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Parser;
 use serde::{Deserialize, Serialize};
 
 use dynrec_core::fmt::sci_or_dash;
 use dynrec_core::write_atomically;
-use dynrec_pipeline::{Budget, Outcome, Spec, run_spec_on};
+use dynrec_model::Backend;
+use dynrec_pipeline::{Budget, Outcome, Spec};
 use dynrec_truth::Dynamics;
+
+use crate::merge::merge;
+use crate::runner::{RunOptions, default_jobs, run_shard};
+use crate::shard::{self, Shard, ShardSource};
+use crate::sweep::SweepSpec;
 
 /// The command line of an experiment binary.
 #[derive(Debug, Parser)]
@@ -28,6 +45,39 @@ pub struct Args {
     /// No progress bars.
     #[arg(long)]
     pub quiet: bool,
+    /// Run only share I of N of the runs (0 ≤ I < N), chosen by a stable hash of each run's
+    /// name, and write no summaries (merge them with --merge). Without it: a Slurm array
+    /// task's SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN of SLURM_ARRAY_TASK_COUNT, or
+    /// JOB_COMPLETION_INDEX of --shards N; with none of them, every run.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<Shard>,
+    /// The number of shards when the index comes from JOB_COMPLETION_INDEX (a Kubernetes
+    /// indexed job: its number of completions).
+    #[arg(long, value_name = "N")]
+    pub shards: Option<usize>,
+    /// Runs at once on this machine (default: SLURM_CPUS_PER_TASK when set, otherwise every
+    /// core this process may use). The results do not depend on it.
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+    /// Rerun the runs whose complete result is already in the output folder (default: skip
+    /// them).
+    #[arg(long)]
+    pub redo: bool,
+    /// Run nothing: rebuild README.md, outcomes.json and the sweep plots (and, in
+    /// `results/`, the results/README.md index) from the run folders; list the runs that are
+    /// missing or failed and exit with status 1 if any are. Give the same --budget and
+    /// --backend as the runs.
+    #[arg(long, conflicts_with_all = ["shard", "shards", "jobs", "redo"])]
+    pub merge: bool,
+    /// Burn backend of every run (`flex`, `ndarray`, `vulkan`, as compiled in; default: the
+    /// spec's, `flex`). It is part of each run's spec: runs on another backend are not
+    /// complete for this one.
+    #[arg(long, value_parser = parse_backend)]
+    pub backend: Option<Backend>,
+}
+
+fn parse_backend(s: &str) -> Result<Backend, String> {
+    s.parse::<Backend>().map_err(|e| e.to_string())
 }
 
 /// The repository's `results/` folder.
@@ -44,17 +94,30 @@ pub struct Summary {
     pub question: String,
     /// Budget of the runs.
     pub budget: Budget,
-    /// One per spec.
+    /// One per complete run, in the order of the experiment's specs.
     pub outcomes: Vec<Outcome>,
-    /// Whether every target of every run holds.
+    /// Whether every run is complete and every target of every run holds.
     pub passed: bool,
+    /// The runs without a complete result (absent when there are none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<Missing>,
+}
+
+/// A run of the experiment without a complete result in the output folder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Missing {
+    /// The run's name.
+    pub name: String,
+    /// Why: not run yet (or killed), failed (with the error), or a result of another spec.
+    pub reason: String,
 }
 
 /// How an experiment gets the system of a spec.
 pub type BuildSystem = fn(&Spec) -> Result<Box<dyn Dynamics>>;
 
 /// Markdown an experiment adds to its `README.md` after the table (its own analysis of the
-/// outcomes); it may also write files into the output folder it is given.
+/// outcomes, recomputed from them at every merge); it may also write files into the output
+/// folder it is given.
 pub type Appendix = fn(&Summary, &Path) -> Result<String>;
 
 /// The system a spec names ([`dynrec_pipeline::SystemChoice::build`]).
@@ -62,8 +125,7 @@ pub fn spec_system(spec: &Spec) -> Result<Box<dyn Dynamics>> {
     spec.system.build()
 }
 
-/// Parses the command line, runs `specs(budget)` one after the other, prints each verdict and
-/// a table, and writes the summaries. Exits with status 2 when a target is missed.
+/// Parses the command line and runs the experiment of `specs(budget)` ([`Experiment::main`]).
 pub fn main(
     experiment: &'static str,
     question: &'static str,
@@ -72,7 +134,16 @@ pub fn main(
     Experiment::new(experiment, question, specs).main()
 }
 
-/// An experiment binary: its name, its question, its specs per budget, how the system of a spec
+/// What an experiment runs at a budget.
+#[derive(Clone, Copy)]
+pub enum Runs {
+    /// A list of specs; the summary is a table of their checks.
+    Specs(fn(Budget) -> Vec<Spec>),
+    /// A sweep: parameters varied over seeds; the summary adds a table and a plot per series.
+    Sweep(fn(Budget) -> SweepSpec),
+}
+
+/// An experiment binary: its name, its question, its runs per budget, how the system of a spec
 /// is built and, optionally, its own analysis of the outcomes.
 pub struct Experiment {
     /// Binary name; its results go to `results/<name>/`.
@@ -80,7 +151,7 @@ pub struct Experiment {
     /// The question it asks.
     pub question: &'static str,
     /// Its runs at a budget.
-    pub specs: fn(Budget) -> Vec<Spec>,
+    pub runs: Runs,
     /// The system each spec runs on ([`spec_system`] unless the binary defines its own).
     pub system: BuildSystem,
     /// Markdown the experiment adds to its `README.md` after the table.
@@ -93,9 +164,21 @@ impl Experiment {
         Self {
             name,
             question,
-            specs,
+            runs: Runs::Specs(specs),
             system: spec_system,
             appendix: None,
+        }
+    }
+
+    /// A sweep experiment ([`crate::sweep`]).
+    pub fn sweep(
+        name: &'static str,
+        question: &'static str,
+        sweep: fn(Budget) -> SweepSpec,
+    ) -> Self {
+        Self {
+            runs: Runs::Sweep(sweep),
+            ..Self::new(name, question, |_| Vec::new())
         }
     }
 
@@ -112,68 +195,120 @@ impl Experiment {
         }
     }
 
-    /// Parses the command line, runs the specs of its budget, prints each verdict and a table,
-    /// and writes the summaries. Exits with status 2 when a target is missed.
+    /// Every run of `budget`, in order, on `backend` when given (otherwise the spec's). Two runs
+    /// with one name are refused: they would share a folder.
+    pub fn specs(&self, budget: Budget, backend: Option<Backend>) -> Result<Vec<Spec>> {
+        let mut specs = match self.runs {
+            Runs::Specs(specs) => specs(budget),
+            Runs::Sweep(sweep) => sweep(budget).specs(),
+        };
+        if let Some(backend) = backend {
+            for spec in &mut specs {
+                spec.compute.backend = backend;
+            }
+        }
+        let mut names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+        names.sort_unstable();
+        if let Some(pair) = names.windows(2).find(|w| w[0] == w[1]) {
+            bail!("{}: two runs are named {}", self.name, pair[0]);
+        }
+        Ok(specs)
+    }
+
+    /// Parses the command line and does what it asks: runs (all, or a shard's), then the
+    /// summaries when unsharded; or only the summaries with `--merge`. Exits with status 1
+    /// when a run failed or (merging) is missing, 2 when a target is missed.
     pub fn main(&self) -> Result<()> {
         let args = Args::parse();
         let default_out = args.out.is_none();
-        let out = args.out.unwrap_or_else(|| results_root().join(self.name));
-        let summary = self.run_all(args.budget, &out, !args.quiet)?;
+        let out = args
+            .out
+            .clone()
+            .unwrap_or_else(|| results_root().join(self.name));
+        if args.merge {
+            let summary = merge(self, args.budget, args.backend, &out)?;
+            return self.finish(&summary, default_out);
+        }
+        let env = |name: &str| std::env::var(name).ok();
+        let (shard, source) = shard::resolve(args.shard, args.shards, &env)?;
+        let options = RunOptions {
+            budget: args.budget,
+            backend: args.backend,
+            out: out.clone(),
+            shard,
+            jobs: args.jobs.map_or_else(|| default_jobs(&env), usize::from),
+            redo: args.redo,
+            progress: !args.quiet,
+        };
+        if shard.is_all() {
+            clear_summaries(&out)?;
+        }
+        let report = run_shard(self, &options, source)?;
+        if shard.is_all() {
+            let summary = merge(self, args.budget, args.backend, &out)?;
+            return self.finish(&summary, default_out);
+        }
+        if source != ShardSource::Unsharded {
+            println!(
+                "Shard {shard} done. Once every shard is, merge: {} --merge --budget {}{} \
+                 [--out DIR]",
+                self.name,
+                format!("{:?}", args.budget).to_lowercase(),
+                args.backend
+                    .map(|b| format!(" --backend {b}"))
+                    .unwrap_or_default()
+            );
+        }
+        if !report.failed.is_empty() {
+            bail!(
+                "{} of this shard's runs failed: {}",
+                report.failed.len(),
+                report.failed.join(", ")
+            );
+        }
+        if report.ran.iter().any(|o| !o.passed()) {
+            eprintln!("some targets were missed");
+            std::process::exit(2);
+        }
+        Ok(())
+    }
+
+    /// Runs every run of `budget` not yet complete in `out` (on all cores) and writes the
+    /// summaries, as the binary does without flags but with `--out out`.
+    pub fn run_all(&self, budget: Budget, out: &Path, progress: bool) -> Result<Summary> {
+        clear_summaries(out)?;
+        let options = RunOptions {
+            budget,
+            backend: None,
+            out: out.to_path_buf(),
+            shard: Shard::ALL,
+            jobs: default_jobs(&|name| std::env::var(name).ok()),
+            redo: false,
+            progress,
+        };
+        run_shard(self, &options, ShardSource::Unsharded)?;
+        merge(self, budget, None, out)
+    }
+
+    /// After the summaries: the index when writing into `results/`, then the exit status.
+    fn finish(&self, summary: &Summary, default_out: bool) -> Result<()> {
         if default_out {
             write_index(&results_root()).context("writing results/README.md")?;
+        }
+        if !summary.missing.is_empty() {
+            bail!(
+                "{}: {} of {} runs are missing or failed (listed above); rerun them (complete \
+                 runs are skipped), then merge again",
+                self.name,
+                summary.missing.len(),
+                summary.missing.len() + summary.outcomes.len()
+            );
         }
         if !summary.passed {
             eprintln!("some targets were missed (see the table above)");
             std::process::exit(2);
         }
         Ok(())
-    }
-
-    /// Runs the specs of `budget` (each on the system [`Experiment::system`] builds for it)
-    /// into `out/<name>/` and writes `out/README.md` and `out/outcomes.json`. The summaries of
-    /// an earlier run are removed first, so that a run killed midway leaves no summary that
-    /// describes other reports than those beside it.
-    pub fn run_all(&self, budget: Budget, out: &Path, progress: bool) -> Result<Summary> {
-        clear_summaries(out)?;
-        let mut outcomes = Vec::new();
-        for spec in (self.specs)(budget) {
-            let outcome = (self.system)(&spec)
-                .and_then(|built| run_spec_on(&spec, built.as_ref(), out, progress))
-                .with_context(|| format!("run {}", spec.name))?;
-            println!("{}: {}", outcome.name, outcome.verdict);
-            outcomes.push(outcome);
-        }
-        let passed = outcomes.iter().all(Outcome::passed);
-        let summary = Summary {
-            experiment: self.name.to_string(),
-            question: self.question.to_string(),
-            budget,
-            outcomes,
-            passed,
-        };
-        let table = table(&summary.outcomes);
-        println!("\n{table}");
-        let extra = match self.appendix {
-            Some(appendix) => appendix(&summary, out).context("the experiment's own analysis")?,
-            None => String::new(),
-        };
-        if !extra.is_empty() {
-            println!("{extra}");
-        }
-        let markdown = format!(
-            "# {}\n\n{}\n\nBudget: {budget:?}. Each run's report is in its folder \
-             ({}).\n\n{table}\n{extra}",
-            self.name,
-            self.question,
-            summary
-                .outcomes
-                .iter()
-                .map(|o| format!("[{0}]({0}/report.md)", o.name))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        write_summaries(out, &markdown, &summary)?;
-        Ok(summary)
     }
 }
 
@@ -192,6 +327,7 @@ pub fn clear_summaries(out: &Path) -> Result<()> {
 
 /// Writes `out/README.md` (`markdown`) and `out/outcomes.json` (`summary`), each atomically.
 pub fn write_summaries(out: &Path, markdown: &str, summary: &Summary) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     write_atomically(&out.join("README.md"), |w| w.write_all(markdown.as_bytes()))
         .context("writing the experiment summary")?;
     let json = serde_json::to_string_pretty(summary)? + "\n";
@@ -273,6 +409,14 @@ pub fn write_index(root: &Path) -> Result<()> {
                 name = o.name,
                 flag = if o.passed() { "" } else { " (target missed)" },
                 verdict = o.verdict
+            );
+        }
+        for m in &summary.missing {
+            s += &format!(
+                "- {exp}/{name} (missing): {reason}\n",
+                exp = summary.experiment,
+                name = m.name,
+                reason = m.reason
             );
         }
         s += "\n";

@@ -1,20 +1,17 @@
-//! Sweeps: one parameter varied, several seeds per value, all runs in parallel (rayon) under one
-//! `indicatif` bar; a sweep plot (mean and min–max over seeds, one line per method: the RNN and
-//! the classical baselines) and a table of the metric.
+//! Sweeps: one parameter varied, several seeds per value; per series, a table of the metric
+//! and a sweep plot (mean and min–max over seeds, one line per method: the RNN and the
+//! classical baselines), then the checks of every run. The runs themselves are an
+//! [`Experiment`]'s like any other (parallel, sharded, resumable); this module says what a
+//! sweep is and renders its summary from the outcomes.
 
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use clap::Parser;
 use dynrec_analysis::plots::{Sweep, SweepPoint, SweepSeries, sweep_plot};
-use indicatif::{ProgressBar, ProgressStyle};
-use rayon::prelude::*;
 
-use dynrec_pipeline::{Budget, Outcome, Spec, run_spec};
+use dynrec_pipeline::{Budget, Outcome, Spec};
 
-use crate::cli::{
-    Args, Summary, clear_summaries, results_root, table, write_index, write_summaries,
-};
+use crate::cli::{Experiment, Summary, table};
 
 /// One curve: a label and, per parameter value, the specs of its seeds.
 pub struct Series {
@@ -68,47 +65,35 @@ pub struct SweepSpec {
     pub series: Vec<Series>,
 }
 
-/// Runs a sweep binary: every spec in parallel, then per-series plots, the table, the summary
-/// and the `results/README.md` index. Exits with status 2 when a target is missed.
-pub fn main(experiment: &str, question: &str, sweep: fn(Budget) -> SweepSpec) -> Result<()> {
-    let args = Args::parse();
-    let default_out = args.out.is_none();
-    let out = args.out.unwrap_or_else(|| results_root().join(experiment));
-    let spec = sweep(args.budget);
-    clear_summaries(&out)?;
-    let all: Vec<&Spec> = spec
-        .series
-        .iter()
-        .flat_map(|s| s.points.iter().flat_map(|(_, specs)| specs.iter()))
-        .collect();
-    let bar = if args.quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(all.len() as u64)
-    };
-    if let Ok(style) =
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} runs ({elapsed})")
-    {
-        bar.set_style(style.progress_chars("=> "));
+impl SweepSpec {
+    /// Every spec of every series, in order.
+    pub fn specs(self) -> Vec<Spec> {
+        self.series
+            .into_iter()
+            .flat_map(|s| s.points.into_iter().flat_map(|(_, specs)| specs))
+            .collect()
     }
-    bar.set_prefix(experiment.to_string());
-    let outcomes: Vec<Outcome> = all
-        .par_iter()
-        .map(|s| {
-            let o = run_spec(s, &out, false).with_context(|| format!("run {}", s.name));
-            bar.inc(1);
-            o
-        })
-        .collect::<Result<_>>()?;
-    bar.finish_and_clear();
-    for o in &outcomes {
-        println!("{}: {}", o.name, o.verdict);
-    }
+}
 
+/// Parses the command line and runs the sweep experiment ([`Experiment::sweep`],
+/// [`Experiment::main`]).
+pub fn main(
+    experiment: &'static str,
+    question: &'static str,
+    sweep: fn(Budget) -> SweepSpec,
+) -> Result<()> {
+    Experiment::sweep(experiment, question, sweep).main()
+}
+
+/// The Markdown of a sweep's summary (per series a table and a plot `sweep_<i>` written into
+/// `out`, then the checks of every run), printing the per-seed values and the runs that missed
+/// a target. Runs missing from `summary` are left out of the tables and plots.
+pub fn render_sweep(spec: &SweepSpec, summary: &Summary, out: &Path) -> Result<String> {
+    let outcomes = &summary.outcomes;
     let find = |name: &str| outcomes.iter().find(|o| o.name == name);
     let mut markdown = format!(
-        "# {experiment}\n\n{question}\n\nBudget: {:?}.\n\n",
-        args.budget
+        "# {}\n\n{}\n\nBudget: {:?}.\n\n",
+        summary.experiment, summary.question, summary.budget
     );
     let mut lines = String::new();
     let labels: Vec<&str> = spec.methods.iter().map(|m| m.label.as_str()).collect();
@@ -162,11 +147,10 @@ pub fn main(experiment: &str, question: &str, sweep: fn(Budget) -> SweepSpec) ->
                 .collect(),
         };
         let stem = format!("sweep_{i}");
-        let files = sweep_plot(&out, &stem, &plot).context("sweep plot")?;
+        let files = sweep_plot(out, &stem, &plot).context("sweep plot")?;
         markdown += &format!("\n![{}]({})\n\n", series.label, files.png_name());
     }
-    let passed = outcomes.iter().all(Outcome::passed);
-    let checks = table(&outcomes);
+    let checks = table(outcomes);
     let failed: Vec<&Outcome> = outcomes.iter().filter(|o| !o.passed()).collect();
     println!(
         "\n{} runs, {} missed a target{}",
@@ -179,20 +163,5 @@ pub fn main(experiment: &str, question: &str, sweep: fn(Budget) -> SweepSpec) ->
     );
     println!("{} (per seed):\n{lines}", spec.y_label);
     markdown += &format!("## Every run\n\n{checks}\n");
-    let summary = Summary {
-        experiment: experiment.to_string(),
-        question: question.to_string(),
-        budget: args.budget,
-        outcomes,
-        passed,
-    };
-    write_summaries(&out, &markdown, &summary)?;
-    if default_out {
-        write_index(Path::new(&results_root())).context("writing results/README.md")?;
-    }
-    if !passed {
-        eprintln!("some targets were missed");
-        std::process::exit(2);
-    }
-    Ok(())
+    Ok(markdown)
 }

@@ -15,6 +15,7 @@
 //! - [`run`]: the stages and [`fit_and_report`], [`run_spec`];
 //! - [`outcome`]: [`Outcome`], the one typed record of a run's numbers;
 //! - [`folder`]: report folders replaced as a whole;
+//! - [`resume`]: whether a report folder already holds a spec's complete result ([`RunState`]);
 //! - [`progress`]: the training progress bar.
 
 pub mod baselines;
@@ -22,12 +23,14 @@ pub mod folder;
 pub mod outcome;
 pub mod progress;
 pub mod references;
+pub mod resume;
 pub mod run;
 pub mod spec;
 pub mod truth;
 
 pub use folder::ReportFolder;
-pub use outcome::{Check, Outcome};
+pub use outcome::{Check, OUTCOME_FILE, Outcome};
+pub use resume::RunState;
 pub use run::{
     FitData, FitSettings, SpecRecord, fit_and_report, git_commit, run_spec, run_spec_on,
 };

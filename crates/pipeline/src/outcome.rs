@@ -2,7 +2,11 @@
 //! tables and `outcomes.json` are all derived.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use dynrec_core::write_atomically;
 
 use dynrec_model::{Activation, Mode, RnnWeights, TrainingReport};
 use dynrec_truth::Equilibrium;
@@ -70,7 +74,28 @@ pub struct Outcome {
     pub weights: Option<RnnWeights>,
 }
 
+/// The file of a report folder that holds the run's [`Outcome`]: written before the folder is
+/// committed, so every complete report folder has one, and the experiments' summaries can be
+/// rebuilt from the report folders alone.
+pub const OUTCOME_FILE: &str = "outcome.json";
+
 impl Outcome {
+    /// Writes the outcome into `dir/outcome.json` ([`OUTCOME_FILE`]).
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        let path = dir.join(OUTCOME_FILE);
+        let json = serde_json::to_string_pretty(self)? + "\n";
+        write_atomically(&path, |w| w.write_all(json.as_bytes()))
+            .with_context(|| format!("writing {}", path.display()))
+    }
+
+    /// Reads `dir/outcome.json` ([`OUTCOME_FILE`]).
+    pub fn read(dir: &Path) -> Result<Self> {
+        let path = dir.join(OUTCOME_FILE);
+        let text =
+            std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+    }
+
     /// Whether every target holds.
     pub fn passed(&self) -> bool {
         self.checks.iter().all(|c| c.pass)

@@ -265,8 +265,8 @@ pub fn compare_baselines(
 
 /// Trains on `data.train`, compares with the references on `data.held_out`, analyses the
 /// weights against `truth` when known, fits the baselines, checks the targets and writes
-/// `report.json` (with `record` as its spec), `report.md` and the plots into `folder`, which
-/// then replaces any earlier report there as a whole. What `dynrec fit` and every experiment
+/// `report.json` (with `record` as its spec), `report.md`, the plots and the [`Outcome`]
+/// (`outcome.json`) into `folder`, which then replaces any earlier report there as a whole. What `dynrec fit` and every experiment
 /// run.
 pub fn fit_and_report(
     data: FitData<'_>,
@@ -307,11 +307,13 @@ pub fn fit_and_report(
         },
         data.held_out,
     )?;
-    folder.commit()?;
-    Ok(Outcome {
+    let outcome = Outcome {
         seconds: started.elapsed().as_secs_f64(),
         ..outcome
-    })
+    };
+    outcome.write(folder.path())?;
+    folder.commit()?;
+    Ok(outcome)
 }
 
 /// What the stages produced, for the outcome and the report.
