@@ -138,9 +138,6 @@ pub fn run_shard(
         )
     };
     println!("{}: {scope}: {skipped}; {running}", experiment.name);
-    if to_run.is_empty() {
-        return Ok(report);
-    }
     std::fs::create_dir_all(&options.out)
         .with_context(|| format!("creating {}", options.out.display()))?;
     // One run at a time: its training bar; several: a bar of runs.

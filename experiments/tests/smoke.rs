@@ -1,23 +1,21 @@
 //! Every experiment binary, run end to end on its smoke budget in a temporary folder: it exits
 //! successfully (status 2 means a target was missed), its summary says every target holds, and
-//! each run's report records the spec, the seed and the git commit.
+//! each run's report records the spec, the seed and the git commit. Each is then run again in
+//! three shards (one per way of choosing a shard) with `--jobs 1` and merged: the merged result
+//! equals the unsharded one, number for number.
 
 #![allow(clippy::unwrap_used)] // helpers of the tests, which panic on failure by design
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
 
 use dynrec_experiments::cli::Summary;
 
 fn smoke(binary: &str) -> (Summary, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let output = Command::new(binary)
-        .args(["--budget", "smoke", "--quiet", "--out"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let output = common::run(&mut common::experiment(binary, dir.path(), &[]));
     let stdout = String::from_utf8_lossy(&output.stdout);
-    eprintln!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
     assert!(
         output.status.success(),
         "{binary} failed: {:?}",
@@ -34,7 +32,44 @@ fn smoke(binary: &str) -> (Summary, tempfile::TempDir) {
         assert!(stdout.contains(&o.verdict));
         check_report(&dir.path().join(&o.name));
     }
+    merged_equals_unsharded(binary, dir.path());
     (summary, dir)
+}
+
+/// The experiment run again into another folder as three shards, with one run at a time
+/// (`--jobs 1`, where the unsharded run used every core): shard 0 from `--shard 0/3`, shard 1
+/// from a Slurm array task's variables (`SLURM_ARRAY_TASK_ID` 11 of `MIN` 10, `COUNT` 3),
+/// shard 2 from Kubernetes' `JOB_COMPLETION_INDEX` with `--shards 3`; no shard writes the
+/// summaries; `--merge` then writes summaries equal to the unsharded run's in `unsharded`
+/// (every number; only timings differ) and exits successfully.
+fn merged_equals_unsharded(binary: &str, unsharded: &Path) {
+    let sharded = tempfile::tempdir().unwrap();
+    let out = sharded.path();
+    let shards = [
+        common::experiment(binary, out, &["--jobs", "1", "--shard", "0/3"]),
+        {
+            let mut c = common::experiment(binary, out, &["--jobs", "1"]);
+            c.env("SLURM_ARRAY_TASK_ID", "11")
+                .env("SLURM_ARRAY_TASK_MIN", "10")
+                .env("SLURM_ARRAY_TASK_COUNT", "3");
+            c
+        },
+        {
+            let mut c = common::experiment(binary, out, &["--jobs", "1", "--shards", "3"]);
+            c.env("JOB_COMPLETION_INDEX", "2");
+            c
+        },
+    ];
+    for (i, mut shard) in shards.into_iter().enumerate() {
+        let output = common::run(&mut shard);
+        assert!(output.status.success(), "shard {i}: {:?}", output.status);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(stdout.contains(&format!("shard {i}/3")), "{stdout}");
+    }
+    assert!(!out.join("outcomes.json").exists() && !out.join("README.md").exists());
+    let merge = common::run(&mut common::experiment(binary, out, &["--merge"]));
+    assert!(merge.status.success(), "merge: {:?}", merge.status);
+    assert!(common::assert_same_results(unsharded, out) > 0);
 }
 
 /// report.json records the full spec with its seed and the commit; the classical baselines

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ModelError, Result};
 
-/// A Burn CPU backend compiled into this build.
+/// A Burn backend compiled into this build (or not: [`Backend::is_available`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
@@ -23,17 +23,21 @@ pub enum Backend {
     Flex,
     /// Burn's `ndarray` CPU backend (cargo feature `ndarray`).
     Ndarray,
+    /// Burn's wgpu backend on Vulkan (cargo feature `vulkan`): the default Vulkan adapter, a GPU
+    /// or Mesa's software `llvmpipe` (`CUBECL_WGPU_DEFAULT_DEVICE` chooses another). f32 only.
+    Vulkan,
 }
 
 impl Backend {
     /// Every backend, compiled in or not.
-    pub const ALL: [Backend; 2] = [Backend::Flex, Backend::Ndarray];
+    pub const ALL: [Backend; 3] = [Backend::Flex, Backend::Ndarray, Backend::Vulkan];
 
     /// The name used on the command line and in configs.
     pub fn name(self) -> &'static str {
         match self {
             Backend::Flex => "flex",
             Backend::Ndarray => "ndarray",
+            Backend::Vulkan => "vulkan",
         }
     }
 
@@ -42,6 +46,7 @@ impl Backend {
         match self {
             Backend::Flex => cfg!(feature = "flex"),
             Backend::Ndarray => cfg!(feature = "ndarray"),
+            Backend::Vulkan => cfg!(feature = "vulkan"),
         }
     }
 
@@ -58,6 +63,8 @@ impl Backend {
             // Deprecated upstream in favour of flex; kept because the project brief names it.
             #[allow(deprecated)]
             Backend::Ndarray => Ok(Device::ndarray()),
+            #[cfg(feature = "vulkan")]
+            Backend::Vulkan => Ok(Device::vulkan(burn::tensor::DeviceKind::DefaultDevice)),
             #[allow(unreachable_patterns)]
             other => Err(ModelError::BackendUnavailable(other.name())),
         }
@@ -77,9 +84,10 @@ impl FromStr for Backend {
         match s.to_ascii_lowercase().as_str() {
             "flex" => Ok(Backend::Flex),
             "ndarray" => Ok(Backend::Ndarray),
+            "vulkan" => Ok(Backend::Vulkan),
             _ => Err(crate::error::config_error(
                 "backend",
-                format!("`{s}` is not one of: flex, ndarray"),
+                format!("`{s}` is not one of: flex, ndarray, vulkan"),
             )),
         }
     }

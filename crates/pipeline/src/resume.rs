@@ -97,3 +97,68 @@ fn spec_differences(spec: &Spec, dir: &Path) -> Result<Vec<String>> {
         .cloned()
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::SpecRecord;
+    use crate::spec::{Budget, Prior, damped_rotation, network};
+    use dynrec_model::{Activation, Mode};
+
+    fn spec(seed: u64) -> Spec {
+        Spec {
+            seed,
+            ..Spec::new(
+                "run",
+                damped_rotation(0.95, 0.3, 1e-5, 1e-3, Prior::Isotropic(1e-4)),
+                network(Mode::Simulation, 2, Activation::Linear),
+                Budget::Smoke,
+            )
+        }
+    }
+
+    /// Writes `out/run/report.json` recording `spec` (as a run records it: seeded, with a
+    /// commit and version) and, when `outcome` is given, `out/run/outcome.json`.
+    fn folder(out: &Path, spec: &Spec, outcome: Option<&str>) {
+        let dir = out.join("run");
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let seeded = spec.clone().seeded();
+        let report = serde_json::json!({ "spec": SpecRecord::now(&seeded) });
+        std::fs::write(dir.join("report.json"), report.to_string()).expect("report");
+        if let Some(text) = outcome {
+            std::fs::write(dir.join(OUTCOME_FILE), text).expect("outcome");
+        }
+    }
+
+    /// No folder (or one without report.json, as a killed run's temporary sibling would be
+    /// elsewhere anyway) is `Absent`; a report without outcome.json, a report of another seed
+    /// (naming the fields that differ) and an unreadable outcome.json are `Other`, never
+    /// complete and never an error.
+    #[test]
+    fn only_the_same_spec_with_its_outcome_is_complete() {
+        let root = tempfile::tempdir().expect("root");
+        let out = root.path();
+        assert_eq!(RunState::of(&spec(1), out), RunState::Absent);
+        std::fs::create_dir_all(out.join("run")).expect("mkdir");
+        assert_eq!(RunState::of(&spec(1), out), RunState::Absent);
+
+        folder(out, &spec(1), None);
+        let RunState::Other(why) = RunState::of(&spec(1), out) else {
+            panic!("complete without outcome.json");
+        };
+        assert!(why.contains("no outcome.json"), "{why}");
+
+        folder(out, &spec(2), Some("{}"));
+        let RunState::Other(why) = RunState::of(&spec(1), out) else {
+            panic!("another seed taken for this one");
+        };
+        assert!(why.contains("differs in: seed, simulation, training"), "{why}");
+
+        folder(out, &spec(1), Some("{ not json"));
+        let RunState::Other(why) = RunState::of(&spec(1), out) else {
+            panic!("an unreadable outcome taken as complete");
+        };
+        assert!(why.contains("parsing"), "{why}");
+        assert_eq!(RunState::of(&spec(1), out).complete(), None);
+    }
+}
