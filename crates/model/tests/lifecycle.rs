@@ -233,6 +233,20 @@ fn ndarray_backend_unavailable_is_an_error() {
     );
 }
 
+/// Without the `vulkan` feature, asking for that backend is a clear error (with it, the
+/// backend is tested on a Vulkan device by `tests/vulkan.rs`).
+#[cfg(not(feature = "vulkan"))]
+#[test]
+fn vulkan_backend_unavailable_is_an_error() {
+    let err = Compute::new(Backend::Vulkan, Precision::F32)
+        .device()
+        .expect_err("vulkan is not compiled in");
+    assert!(
+        matches!(err, ModelError::BackendUnavailable("vulkan")),
+        "{err}"
+    );
+}
+
 /// Predicting on inputs alone (every measurement missing) works in simulation mode.
 #[test]
 fn simulation_predicts_without_measurements() {
