@@ -126,7 +126,10 @@ pub fn resolve(
 ) -> Result<(Shard, ShardSource)> {
     if let Some(shard) = flag {
         if shards.is_some_and(|n| n != shard.count) {
-            bail!("--shard {shard} and --shards {} disagree", shards.unwrap_or(0));
+            bail!(
+                "--shard {shard} and --shards {} disagree",
+                shards.unwrap_or(0)
+            );
         }
         return Ok((shard, ShardSource::Flag));
     }
@@ -244,7 +247,10 @@ mod tests {
     #[test]
     fn hash_is_pinned() {
         assert_eq!(stable_hash(""), 0xf52a_15e9_a9b5_e89b);
-        assert_eq!(stable_hash("rotation/damped_rotation"), 0x08e0_0392_3ed4_4a02);
+        assert_eq!(
+            stable_hash("rotation/damped_rotation"),
+            0x08e0_0392_3ed4_4a02
+        );
         assert_eq!(
             stable_hash("noise_and_data/noise_1e-4_seed_0"),
             0xe341_c59f_dfa3_4772

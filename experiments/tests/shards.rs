@@ -66,7 +66,10 @@ fn rerun_redoes_only_what_is_missing() {
     assert!(rerun.status.success());
     let text = stdout(&rerun);
     assert!(text.contains("3 runs: 2 complete, skipped"), "{text}");
-    assert!(text.contains("ran 1, skipped 2 (complete), failed 0"), "{text}");
+    assert!(
+        text.contains("ran 1, skipped 2 (complete), failed 0"),
+        "{text}"
+    );
     assert!(text.contains(&format!("{}: done", RUNS[2])), "{text}");
     for (run, before) in RUNS[..2].iter().zip(&kept) {
         assert!(
@@ -76,7 +79,11 @@ fn rerun_redoes_only_what_is_missing() {
     }
     assert_eq!(common::assert_same_results(first.path(), out), 3);
 
-    let redo = common::run(&mut common::experiment(SWEEP, out, &["--redo", "--jobs", "1"]));
+    let redo = common::run(&mut common::experiment(
+        SWEEP,
+        out,
+        &["--redo", "--jobs", "1"],
+    ));
     assert!(redo.status.success());
     assert!(stdout(&redo).contains("ran 3, skipped 0 (complete), failed 0"));
     assert_eq!(common::assert_same_results(first.path(), out), 3);
@@ -149,7 +156,10 @@ fn failed_run_is_recorded_and_the_others_go_on() {
     assert_eq!(first.status.code(), Some(1));
     let text = stdout(&first);
     assert!(text.contains(&format!("{failing}: FAILED")), "{text}");
-    assert!(text.contains("ran 2, skipped 0 (complete), failed 1"), "{text}");
+    assert!(
+        text.contains("ran 2, skipped 0 (complete), failed 1"),
+        "{text}"
+    );
     let record = std::fs::read_to_string(out.join(format!("{failing}.failed.txt"))).unwrap();
     assert!(record.contains("not a dynrec report folder"), "{record}");
     let merged = summary(out);

@@ -50,12 +50,7 @@ fn vulkan_backend_trains_like_flex() {
             on_flex.report.train_loss,
             max_relative = 1e-3
         );
-        for (a, b) in on_vulkan
-            .weights()
-            .u
-            .iter()
-            .zip(on_flex.weights().u.iter())
-        {
+        for (a, b) in on_vulkan.weights().u.iter().zip(on_flex.weights().u.iter()) {
             assert_relative_eq!(*a, *b, epsilon = 1e-3);
         }
         let predicted = on_vulkan.model.predict(&data).expect("predict");

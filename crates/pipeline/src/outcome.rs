@@ -91,8 +91,8 @@ impl Outcome {
     /// Reads `dir/outcome.json` ([`OUTCOME_FILE`]).
     pub fn read(dir: &Path) -> Result<Self> {
         let path = dir.join(OUTCOME_FILE);
-        let text =
-            std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
         serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
     }
 

@@ -152,7 +152,10 @@ mod tests {
         let RunState::Other(why) = RunState::of(&spec(1), out) else {
             panic!("another seed taken for this one");
         };
-        assert!(why.contains("differs in: seed, simulation, training"), "{why}");
+        assert!(
+            why.contains("differs in: seed, simulation, training"),
+            "{why}"
+        );
 
         folder(out, &spec(1), Some("{ not json"));
         let RunState::Other(why) = RunState::of(&spec(1), out) else {

@@ -73,7 +73,10 @@ fn json(path: &Path) -> Value {
 /// and every run's `outcome.json` equal but for timings and locations, `README.md` equal but
 /// for its rows of seconds, the sweep plots (SVG) byte for byte. Returns the number of runs.
 pub fn assert_same_results(a: &Path, b: &Path) -> usize {
-    let (summary_a, summary_b) = (json(&a.join("outcomes.json")), json(&b.join("outcomes.json")));
+    let (summary_a, summary_b) = (
+        json(&a.join("outcomes.json")),
+        json(&b.join("outcomes.json")),
+    );
     assert_eq!(
         without_timings(&summary_a),
         without_timings(&summary_b),
