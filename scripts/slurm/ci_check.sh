@@ -58,6 +58,12 @@ chmod 755 "$tmp"
 pids=()
 stop() {
   local status=$?
+  # Job steps (slurmstepd, one per running step, a socket each in the spool folder) end with
+  # their jobs; give any that are still finishing a moment before their slurmd goes.
+  for _ in $(seq 100); do
+    [ -z "$(find "$tmp/spool" -type s 2>/dev/null)" ] && break
+    sleep 0.1
+  done
   for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
     kill "${pids[i]}" 2>/dev/null || true
   done
