@@ -248,17 +248,15 @@ impl Experiment {
             let summary = merge(self, args.budget, args.backend, &out)?;
             return self.finish(&summary, default_out);
         }
-        if source != ShardSource::Unsharded {
-            println!(
-                "Shard {shard} done. Once every shard is, merge: {} --merge --budget {}{} \
-                 [--out DIR]",
-                self.name,
-                format!("{:?}", args.budget).to_lowercase(),
-                args.backend
-                    .map(|b| format!(" --backend {b}"))
-                    .unwrap_or_default()
-            );
-        }
+        println!(
+            "Shard {shard} done. Once every shard is, merge: {} --merge --budget {}{} \
+             [--out DIR]",
+            self.name,
+            format!("{:?}", args.budget).to_lowercase(),
+            args.backend
+                .map(|b| format!(" --backend {b}"))
+                .unwrap_or_default()
+        );
         if !report.failed.is_empty() {
             bail!(
                 "{} of this shard's runs failed: {}",

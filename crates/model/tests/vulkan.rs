@@ -82,4 +82,3 @@ fn vulkan_is_named_and_keeps_its_precision() {
         "{err:?}"
     );
 }
-
