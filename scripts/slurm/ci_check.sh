@@ -44,11 +44,15 @@ install_s=$(since "$t0")
 log "install: ${install_s} s ($(dpkg-query -W -f='${Version}' slurmctld), munge $(dpkg-query -W -f='${Version}' munge))"
 
 # --- the binary -------------------------------------------------------------------------------
+# The binary the test command just built (same features: no rebuild), unless a source is newer.
 if [ -n "${DYNREC_SLURM_BINARY:-}" ]; then
   binary=$DYNREC_SLURM_BINARY
 else
-  cargo build --release --quiet --bin "$experiment"
   binary="${CARGO_TARGET_DIR:-$root/target}/release/$experiment"
+  if [ ! -x "$binary" ] || [ -n "$(find crates experiments Cargo.toml Cargo.lock -type f \
+    -newer "$binary" -print -quit)" ]; then
+    cargo build --release --quiet --bin "$experiment"
+  fi
 fi
 [ -x "$binary" ] || fail "no $binary"
 
