@@ -60,6 +60,18 @@ fi
 tmp=$(mktemp -d /tmp/dynrec-slurm.XXXXXX)
 chmod 755 "$tmp"
 pids=()
+# PIDs of processes (other than this script's) whose environment names this cluster's config.
+leftovers() {
+  local p environ
+  for p in /proc/[0-9]*; do
+    case ${p#/proc/} in "$$" | "$BASHPID") continue ;; esac
+    environ=$({ tr '\0' '\n' <"$p/environ"; } 2>/dev/null) || continue
+    if grep -qxF "SLURM_CONF=$tmp/slurm.conf" <<<"$environ"; then
+      echo "${p#/proc/}"
+    fi
+  done
+  return 0
+}
 stop() {
   local status=$?
   # Job steps (slurmstepd, one per running step, a socket each in the spool folder) end with
@@ -75,6 +87,19 @@ stop() {
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
   done
+  # Whatever else the cluster started (job steps, job scripts) carries this cluster's
+  # SLURM_CONF in its environment: wait for it to end, then stop what is left by PID.
+  for _ in $(seq 50); do
+    [ -z "$(leftovers)" ] && break
+    sleep 0.1
+  done
+  local left
+  left=$(leftovers)
+  left=$(echo $left) # one line
+  for pid in $left; do
+    kill -9 "$pid" 2>/dev/null || true
+  done
+  log "stopped munged, slurmctld and slurmd (PIDs ${pids[*]})${left:+; killed leftovers $left}"
   if [ $status -ne 0 ]; then
     for f in "$tmp"/*.log "$tmp"/logs/*.out; do
       [ -f "$f" ] && { echo "--- $f"; tail -n 30 "$f"; }
