@@ -74,6 +74,14 @@ leftovers() {
 }
 stop() {
   local status=$?
+  # Jobs still queued or running (a failed check) are cancelled on this private cluster first.
+  if [ -S "$tmp/munge.socket" ] && squeue -h -o %i 2>/dev/null | grep -q .; then
+    scancel -u "$(id -un)" 2>/dev/null || true
+    for _ in $(seq 50); do
+      squeue -h -o %i 2>/dev/null | grep -q . || break
+      sleep 0.1
+    done
+  fi
   # Job steps (slurmstepd, one per running step, a socket each in the spool folder) end with
   # their jobs; give any that are still finishing a moment before their slurmd goes.
   for _ in $(seq 100); do
@@ -108,7 +116,7 @@ stop() {
   if [ "${DYNREC_SLURM_KEEP:-0}" = 1 ]; then
     log "kept $tmp"
   else
-    rm -rf "$tmp"
+    rm -rf "$tmp" 2>/dev/null || { sleep 1; rm -rf "$tmp"; } || true
   fi
   exit $status
 }
