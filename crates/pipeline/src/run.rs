@@ -18,7 +18,7 @@ use dynrec_truth::{Dataset, Dynamics, SimulationConfig, simulate};
 use nalgebra::DMatrix;
 use serde::Serialize;
 
-use crate::baselines::{Baselines, fit_baselines};
+use crate::baselines::{BaselineOrder, Baselines, fit_baselines};
 use crate::folder::ReportFolder;
 use crate::outcome::{Measured, Outcome, checks};
 use crate::progress::{Curves, Recorder};
@@ -239,20 +239,21 @@ pub fn analyse_network(
 }
 
 /// Stage 4: the classical baselines on the same training data, measured on the same held-out
-/// data and added to the analysis (their eigenvalues beside the network's, their notes).
+/// data and added to the analysis (their eigenvalues beside the network's, their notes). Their
+/// order is the true one when the system is known, otherwise the network's hidden size
+/// `d_hidden` (and the singular-value gap's, when it differs).
 pub fn compare_baselines(
     analysis: &mut Analysis,
     data: FitData<'_>,
     truth: Option<&Truth<'_>>,
-    spec: &BaselineSpec,
+    (spec, d_hidden): (&BaselineSpec, usize),
 ) -> Result<Baselines> {
-    let mut baselines = fit_baselines(
-        spec,
-        data.train,
-        data.held_out,
-        truth.map(|t| t.system.n_states()),
-    )
-    .context("evaluating the classical baselines")?;
+    let order = match truth {
+        Some(t) => BaselineOrder::True(t.system.n_states()),
+        None => BaselineOrder::Asked(d_hidden),
+    };
+    let mut baselines = fit_baselines(spec, data.train, data.held_out, order)
+        .context("evaluating the classical baselines")?;
     for (outcome, estimate) in &mut baselines.fitted {
         let added = analysis
             .add_baseline(&outcome.name, estimate.a())
@@ -281,7 +282,12 @@ pub fn fit_and_report(
     let references = References::measure(truth, data.held_out)?;
     let trained = train_network(data, settings, progress)?;
     let mut analysis = analyse_network(&trained, truth, data.train, settings)?;
-    let baselines = compare_baselines(&mut analysis, data, truth, settings.baselines)?;
+    let baselines = compare_baselines(
+        &mut analysis,
+        data,
+        truth,
+        (settings.baselines, settings.network.d_hidden),
+    )?;
     let outcome = outcome(
         data,
         settings,

@@ -1,9 +1,9 @@
-//! The classical baselines' handling of offsets.
+//! The classical baselines: their handling of offsets and the model orders they are fitted at.
 
 #![allow(clippy::unwrap_used)]
 
 use dynrec_pipeline::BaselineSpec;
-use dynrec_pipeline::baselines::fit_baselines;
+use dynrec_pipeline::baselines::{BaselineOrder, fit_baselines};
 use dynrec_sysid::EmConfig;
 use dynrec_truth::{Dataset, LinearSystem, SimulationConfig, simulate};
 use nalgebra::DMatrix;
@@ -53,7 +53,7 @@ fn removing_means_makes_the_baselines_blind_to_an_offset() {
         ..BaselineSpec::default()
     };
     let errors = |spec: &BaselineSpec, train: &Dataset, held_out: &Dataset| {
-        let fitted = fit_baselines(spec, train, held_out, Some(2))
+        let fitted = fit_baselines(spec, train, held_out, BaselineOrder::True(2))
             .unwrap()
             .fitted;
         assert_eq!(fitted.len(), 2);
@@ -86,4 +86,66 @@ fn removing_means_makes_the_baselines_blind_to_an_offset() {
         without[0].0,
         plain[0].0
     );
+}
+
+/// With an order asked for (the network's hidden size, no known truth), the baselines named
+/// `n4sid` and `em` are at that order; when N4SID's singular-value gap points at another order,
+/// `n4sid_gap` and `em_gap` are fitted at the gap's order too, and the notes say both. Here a
+/// damped rotation plus a fast, barely measured real mode: the gap sees 2 states, 3 are asked.
+#[test]
+fn baselines_follow_the_order_asked_for_and_the_gap() {
+    let (c, s) = (0.95 * 0.3_f64.cos(), 0.95 * 0.3_f64.sin());
+    let system = LinearSystem::new(
+        DMatrix::from_row_slice(3, 3, &[c, -s, 0.0, s, c, 0.0, 0.0, 0.0, 0.2]),
+        Some(DMatrix::from_row_slice(3, 1, &[1.0, 0.5, 1.0])),
+        DMatrix::from_row_slice(1, 3, &[1.0, 0.0, 0.01]),
+        DMatrix::identity(3, 3) * 1e-4,
+        DMatrix::identity(1, 1) * 1e-2,
+    )
+    .unwrap();
+    let data = |seed| {
+        simulate(
+            &system,
+            &SimulationConfig {
+                sequences: 8,
+                steps: 200,
+                seed,
+                ..SimulationConfig::default()
+            },
+        )
+        .unwrap()
+    };
+    let (train, held_out) = (data(1), data(2));
+    let spec = BaselineSpec {
+        em: EmConfig {
+            max_iterations: 5,
+            ..EmConfig::default()
+        },
+        ..BaselineSpec::default()
+    };
+    let fitted = fit_baselines(&spec, &train, &held_out, BaselineOrder::Asked(3)).unwrap();
+    let orders: Vec<(&str, usize)> = fitted
+        .fitted
+        .iter()
+        .map(|(o, sys)| {
+            assert_eq!(o.order, sys.n_states());
+            (o.name.as_str(), o.order)
+        })
+        .collect();
+    assert_eq!(
+        orders,
+        [("n4sid", 3), ("em", 3), ("n4sid_gap", 2), ("em_gap", 2)]
+    );
+    assert_eq!(fitted.singular_values.as_ref().map(|s| s.1), Some(3));
+    let notes = fitted.notes.join(" ");
+    assert!(notes.contains("the order asked for"), "{notes}");
+    assert!(
+        notes.contains("order 2, largest singular-value gap"),
+        "{notes}"
+    );
+
+    // Asked for the gap's own order: one set only.
+    let same = fit_baselines(&spec, &train, &held_out, BaselineOrder::Asked(2)).unwrap();
+    let names: Vec<&str> = same.fitted.iter().map(|(o, _)| o.name.as_str()).collect();
+    assert_eq!(names, ["n4sid", "em"]);
 }

@@ -19,4 +19,4 @@ pub mod n4sid;
 pub use eigen::{markov_parameters, matched_eigen_error};
 pub use em::{EmConfig, EmResult, em};
 pub use error::{Result, SysidError};
-pub use n4sid::{N4sidConfig, N4sidResult, n4sid};
+pub use n4sid::{N4sidConfig, N4sidResult, gap_order, n4sid};
