@@ -106,9 +106,9 @@ pub fn fit_baselines(
             "the order asked for (the network's {n} hidden units; the largest singular-value \
              gap is at order {gap}{})",
             if gap == n {
-                String::new()
+                ""
             } else {
-                format!(", fitted too as `n4sid_gap` and `em_gap`")
+                ", fitted too as `n4sid_gap` and `em_gap`"
             }
         ),
         BaselineOrder::Gap => gap_description(&n4.singular_values, n4.order),
