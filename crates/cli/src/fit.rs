@@ -8,6 +8,7 @@ use dynrec_analysis::AnalysisConfig;
 use dynrec_model::{
     Activation, Compute, Mode, NetworkConfig, SequenceData, Silent, TrainingConfig, train,
 };
+use dynrec_pipeline::run::check_trainable;
 use dynrec_pipeline::{
     BaselineSpec, Baselines, FitData, FitSettings, ReportFolder, SpecRecord, Targets, Truth,
     fit_and_report,
@@ -233,8 +234,25 @@ pub fn run_fit(args: &FitArgs) -> Result<()> {
     };
     let mut hidden_search = Vec::new();
     let d_hidden = match args.hidden {
-        Hidden::Size(n) => n,
+        Hidden::Size(n) => {
+            check_trainable(&train_set, &network(n))
+                .with_context(|| args.data.display().to_string())?;
+            n
+        }
         Hidden::Auto => {
+            // The sizes the data can determine (the first one that it cannot is where the
+            // search stops; none at all is an error).
+            check_trainable(&train_set, &network(1))
+                .with_context(|| args.data.display().to_string())?;
+            let sizes: Vec<usize> = (1..=MAX_AUTO_HIDDEN)
+                .take_while(|&n| check_trainable(&train_set, &network(n)).is_ok())
+                .collect();
+            if sizes.len() < MAX_AUTO_HIDDEN {
+                eprintln!(
+                    "note: the data determine at most {} hidden units; the search stops there",
+                    sizes.len()
+                );
+            }
             let device = Compute::default().device().context("compute device")?;
             let train_data = train_set
                 .sequences
@@ -245,7 +263,7 @@ pub fn run_fit(args: &FitArgs) -> Result<()> {
                 restarts: 1,
                 ..training.clone()
             };
-            for n in 1..=MAX_AUTO_HIDDEN {
+            for n in sizes {
                 let fit = train(&train_data, &network(n), &search, &device, &mut Silent)
                     .with_context(|| format!("training with {n} hidden units"))?;
                 eprintln!("hidden {n}: validation loss {:.4e}", fit.report.val_loss);

@@ -171,12 +171,68 @@ pub struct Trained {
     pub mse: f64,
 }
 
+/// Refuses training data that cannot determine the network: a measurement channel that is
+/// constant over every present training row (nothing to fit: the network's dynamics would be
+/// arbitrary), and fewer present measurements than the network has parameters
+/// (`n² + n d + p n`, plus `n + p` biases), which also bounds the hidden size by the data
+/// before any memory is spent on it.
+pub fn check_trainable(train: &Dataset, network: &NetworkConfig) -> Result<()> {
+    let p = train.n_outputs();
+    for channel in 0..p {
+        let mut present = train
+            .sequences
+            .iter()
+            .flat_map(|s| {
+                s.measurements
+                    .row(channel)
+                    .iter()
+                    .copied()
+                    .collect::<Vec<_>>()
+            })
+            .filter(|z| z.is_finite());
+        let Some(first) = present.next() else {
+            anyhow::bail!(
+                "measurement z{} is missing in every training row",
+                channel + 1
+            );
+        };
+        if present.all(|z| z == first) {
+            anyhow::bail!(
+                "measurement z{} is constant ({first}) in every training row: there are no \
+                 dynamics to fit; leave the column out",
+                channel + 1
+            );
+        }
+    }
+    let n = network.d_hidden;
+    let d = dynrec_model::data::network_input_size(network.mode, train.n_inputs(), p);
+    let parameters = n
+        .saturating_mul(n)
+        .saturating_add(n.saturating_mul(d))
+        .saturating_add(p.saturating_mul(n))
+        .saturating_add(if network.bias { n + p } else { 0 });
+    let measurements: usize = train
+        .sequences
+        .iter()
+        .map(|s| s.measurements.iter().filter(|z| z.is_finite()).count())
+        .sum();
+    if measurements < parameters {
+        anyhow::bail!(
+            "the network ({n} hidden units, {d} inputs, {p} outputs) has {parameters} parameters \
+             but the training data has only {measurements} present measurements: use fewer \
+             hidden units or more data"
+        );
+    }
+    Ok(())
+}
+
 /// Stage 2: trains the network on `data.train` and predicts `data.held_out`.
 pub fn train_network(
     data: FitData<'_>,
     settings: FitSettings<'_>,
     progress: bool,
 ) -> Result<Trained> {
+    check_trainable(data.train, settings.network)?;
     let train_data = sequence_data(data.train)?;
     let device = settings.compute.device().context("compute device")?;
     let training = settings.training;
