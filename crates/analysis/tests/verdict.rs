@@ -1,6 +1,8 @@
 //! The verdict states the right conclusion with the numbers behind it.
 
-use dynrec_analysis::{Activation, AnalysisConfig, Mode, RnnWeights, TrueSystem, analyse};
+use dynrec_analysis::{
+    Activation, AnalysisConfig, LinearisationPoint, Mode, RnnWeights, TrueSystem, analyse,
+};
 use nalgebra::{DMatrix, DVector};
 
 fn oscillator() -> TrueSystem {
@@ -165,4 +167,87 @@ fn without_truth_the_verdict_declines() {
         result.verdict
     );
     assert!(result.truth.is_empty() && result.eigen_error().is_none());
+}
+
+/// The equilibrium of a pendulum-like system, for the linearisation tests.
+fn top() -> LinearisationPoint {
+    LinearisationPoint {
+        system: "pendulum (g/l = 9.81, damping 0.1)".to_string(),
+        equilibrium: "top".to_string(),
+        state: vec![std::f64::consts::PI, 0.0],
+    }
+}
+
+/// A truth that is the linearisation of a nonlinear system gets, first among the notes, the
+/// sentence naming the system, the equilibrium and `x*` (`{:?}` of the state), and a verdict
+/// ending in `` (A: the linearisation at the equilibrium `top`.)``, in exactly the runner's
+/// former wording; a linear truth with the same matrices gets neither, and everything else in
+/// the two analyses is equal. (A predictor without `K` is used so that another note exists
+/// for the linearisation note to precede.)
+#[test]
+fn linearised_truth_gets_the_note_first_and_the_verdict_suffix() {
+    let linear_truth = oscillator();
+    let k = DMatrix::from_row_slice(2, 1, &[0.6, 0.3]);
+    let mut w = DMatrix::zeros(2, 2);
+    w.set_column(0, &linear_truth.input_matrix().column(0));
+    w.set_column(1, &k.column(0));
+    let weights = RnnWeights {
+        u: &linear_truth.a - &k * &linear_truth.h,
+        w,
+        v: linear_truth.h.clone(),
+        b: DVector::zeros(2),
+        c: DVector::zeros(1),
+        activation: Activation::Linear,
+        mode: Mode::Predictor,
+        bias: true,
+    };
+    let config = AnalysisConfig::default();
+    let linear = analyse(&weights, Some(&linear_truth), None, &config).expect("analysis");
+    let linearised_truth = linear_truth.clone().linearised_at(top());
+    let linearised = analyse(&weights, Some(&linearised_truth), None, &config).expect("analysis");
+
+    assert!(!linear.notes.is_empty(), "the no-K note precedes nothing");
+    assert!(linear.notes.iter().all(|n| !n.contains("nonlinear")));
+    assert!(
+        !linear.verdict.contains("linearisation"),
+        "{}",
+        linear.verdict
+    );
+
+    assert_eq!(
+        linearised.notes[0],
+        "The system is nonlinear (pendulum (g/l = 9.81, damping 0.1)): the `A` compared here \
+         is the Jacobian of its discrete-time transition at the equilibrium `top`, \
+         x* = [3.141592653589793, 0.0] (and `B`, `H` likewise, in deviation coordinates)."
+    );
+    assert_eq!(linearised.notes[1..], linear.notes[..]);
+    assert_eq!(
+        linearised.verdict,
+        format!(
+            "{} (A: the linearisation at the equilibrium `top`.)",
+            linear.verdict
+        )
+    );
+    let mut rest = linearised.clone();
+    rest.notes.remove(0);
+    rest.verdict = linear.verdict.clone();
+    assert_eq!(rest, linear, "only the note and the verdict differ");
+}
+
+/// A `TrueSystem` serialised before the linearisation point existed (no such key) parses,
+/// as linear; a linear one is written without the key, and a linearised one round-trips
+/// with its point.
+#[test]
+fn true_system_json_with_and_without_the_point() {
+    let linear = oscillator();
+    let text = serde_json::to_string(&linear).expect("serialises");
+    assert!(!text.contains("linearisation_point"), "{text}");
+    let back: TrueSystem = serde_json::from_str(&text).expect("old form parses");
+    assert_eq!(back, linear);
+    assert_eq!(back.linearisation_point, None);
+
+    let linearised = linear.linearised_at(top());
+    let text = serde_json::to_string(&linearised).expect("serialises");
+    let back: TrueSystem = serde_json::from_str(&text).expect("parses");
+    assert_eq!(back.linearisation_point, Some(top()));
 }
