@@ -187,11 +187,12 @@ impl Report {
              eigenvalue). \"Matched\" is the partner after optimal (bottleneck) matching and \
              \"error\" its distance. Energy is the mode's share of the output energy.\n"
         );
-        let _ = writeln!(
+        table_head(
             md,
-            "| set | λ | abs λ | angle | period | matched | error | energy |"
+            &[
+                "set", "λ", "abs λ", "angle", "period", "matched", "error", "energy",
+            ],
         );
-        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
         let none = |_: usize| String::new();
         let energy = |j: usize| {
             a.modes
@@ -251,8 +252,7 @@ impl Report {
     fn metrics_table(&self, md: &mut String) {
         let a = &self.analysis;
         let _ = writeln!(md, "## Metrics\n");
-        let _ = writeln!(md, "| metric | value |");
-        let _ = writeln!(md, "|---|---|");
+        table_head(md, &["metric", "value"]);
         for (k, v) in &self.eigen_error {
             let _ = writeln!(md, "| eigen error: {k} | {v:.3e} |");
         }
@@ -309,8 +309,7 @@ impl Report {
             modes.dominant_count(),
             100.0 * modes.energy_fraction
         );
-        let _ = writeln!(md, "| λ | residue | gain | energy share | dominant |");
-        let _ = writeln!(md, "|---|---|---|---|---|");
+        table_head(md, &["λ", "residue", "gain", "energy share", "dominant"]);
         for m in &modes.modes {
             let _ = writeln!(
                 md,
@@ -339,8 +338,7 @@ impl Report {
             "## Fixed points for the mean input\n\nThe first is the operating point \
              (the stable one nearest the state the network settles at from h = 0).\n"
         );
-        let _ = writeln!(md, "| h* | residual | spectral radius | stable |");
-        let _ = writeln!(md, "|---|---|---|---|");
+        table_head(md, &["h*", "residual", "spectral radius", "stable"]);
         for p in &fp.points {
             let h: Vec<String> = p.h.iter().map(|x| format!("{x:.4}")).collect();
             let _ = writeln!(
@@ -418,6 +416,12 @@ fn eigenvalue_rows(
             energy(j)
         );
     }
+}
+
+/// A Markdown table's header: `| a | b |`, then the separator `|---|---|`.
+fn table_head(md: &mut String, columns: &[&str]) {
+    let _ = writeln!(md, "| {} |", columns.join(" | "));
+    let _ = writeln!(md, "|{}", "---|".repeat(columns.len()));
 }
 
 /// `yes` or `no`.
