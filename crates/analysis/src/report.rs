@@ -16,6 +16,7 @@ use crate::analysis::Analysis;
 use crate::eigen::{C64, EigenInfo};
 use crate::error::{Result, io_error};
 use crate::matching::Matching;
+use crate::verdict::activation_name;
 use dynrec_core::io::write_bytes_atomically;
 use dynrec_core::serde_matrix::to_pairs;
 use dynrec_core::weights::{Activation, Mode};
@@ -133,13 +134,34 @@ impl Report {
         Ok(ReportFiles { json, markdown })
     }
 
-    /// The Markdown report.
+    /// The Markdown report: title, verdict and network, then the eigenvalue table, metrics,
+    /// modes, fixed points, notes, plots, and the spec last.
     pub fn markdown(&self) -> Result<String> {
-        let a = &self.analysis;
         let mut md = String::new();
-        // `write!` into a String cannot fail; the results are ignored with `let _`.
+        self.verdict_section(&mut md);
+        self.network_line(&mut md);
+        self.eigenvalue_table(&mut md);
+        self.metrics_table(&mut md);
+        self.modes_table(&mut md);
+        self.fixed_points_table(&mut md);
+        self.notes(&mut md);
+        self.plot_links(&mut md);
+        self.spec(&mut md)?;
+        Ok(md)
+    }
+
+    // Each section below appends to `md`; `write!` into a String cannot fail, so the results
+    // are ignored with `let _`.
+
+    /// The title and the verdict.
+    fn verdict_section(&self, md: &mut String) {
         let _ = writeln!(md, "# dynrec report\n");
         let _ = writeln!(md, "**Verdict.** {}\n", self.verdict);
+    }
+
+    /// One line on the network: mode, activation, hidden units (and the true order).
+    fn network_line(&self, md: &mut String) {
+        let a = &self.analysis;
         let _ = writeln!(
             md,
             "Network: {} mode, {} activation, {} hidden units{}.\n",
@@ -147,16 +169,17 @@ impl Report {
                 Mode::Simulation => "simulation",
                 Mode::Predictor => "predictor",
             },
-            match a.activation {
-                Activation::Linear => "linear",
-                Activation::Tanh => "tanh",
-                Activation::Relu => "relu",
-            },
+            activation_name(a.activation),
             a.d_hidden,
             a.order
                 .map_or(String::new(), |n| format!("; true state dimension {n}"))
         );
+    }
 
+    /// Every eigenvalue set with its matched partner and error: truth, the recovered
+    /// dynamics (with each mode's energy share), `U` as trained, `A − K H`, the baselines.
+    fn eigenvalue_table(&self, md: &mut String) {
+        let a = &self.analysis;
         let _ = writeln!(md, "## Eigenvalues\n");
         let _ = writeln!(
             md,
@@ -164,35 +187,12 @@ impl Report {
              eigenvalue). \"Matched\" is the partner after optimal (bottleneck) matching and \
              \"error\" its distance. Energy is the mode's share of the output energy.\n"
         );
-        let _ = writeln!(
+        table_head(
             md,
-            "| set | λ | abs λ | angle | period | matched | error | energy |"
+            &[
+                "set", "λ", "abs λ", "angle", "period", "matched", "error", "energy",
+            ],
         );
-        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
-        let rows = |md: &mut String,
-                    set: &str,
-                    values: &[C64],
-                    reference: &[C64],
-                    matching: Option<&Matching>,
-                    energy: &dyn Fn(usize) -> String| {
-            for (j, v) in values.iter().enumerate() {
-                let info = EigenInfo::new(*v);
-                let (partner, err) = match matching.and_then(|m| m.truth_for_estimate(j)) {
-                    Some(p) => (complex(reference[p.truth]), format!("{:.2e}", p.distance)),
-                    None if matching.is_some() => ("unmatched".to_string(), String::new()),
-                    None => (String::new(), String::new()),
-                };
-                let _ = writeln!(
-                    md,
-                    "| {set} | {} | {:.4} | {:.4} | {} | {partner} | {err} | {} |",
-                    complex(*v),
-                    info.modulus,
-                    info.angle,
-                    info.period.map_or("—".to_string(), |p| format!("{p:.2}")),
-                    energy(j)
-                );
-            }
-        };
         let none = |_: usize| String::new();
         let energy = |j: usize| {
             a.modes
@@ -200,9 +200,9 @@ impl Report {
                 .and_then(|m| m.mode(j))
                 .map_or(String::new(), |m| format!("{:.2e}", m.energy_share))
         };
-        rows(&mut md, "truth: A", &a.truth, &[], None, &none);
-        rows(
-            &mut md,
+        eigenvalue_rows(md, "truth: A", &a.truth, &[], None, &none);
+        eigenvalue_rows(
+            md,
             "RNN: recovered dynamics",
             &a.rnn,
             &a.truth,
@@ -211,16 +211,16 @@ impl Report {
         );
         // A linear predictor's U is to be compared with A − K H, not A.
         match (&a.closed_loop_matching, a.activation) {
-            (Some(cl), Activation::Linear) => rows(
-                &mut md,
+            (Some(cl), Activation::Linear) => eigenvalue_rows(
+                md,
                 "RNN: U as trained (vs A − K H)",
                 &a.recurrent,
                 &a.closed_loop,
                 Some(cl),
                 &none,
             ),
-            _ => rows(
-                &mut md,
+            _ => eigenvalue_rows(
+                md,
                 "RNN: U as trained",
                 &a.recurrent,
                 &a.truth,
@@ -228,22 +228,31 @@ impl Report {
                 &none,
             ),
         }
-        rows(&mut md, "Kalman: A − K H", &a.closed_loop, &[], None, &none);
+        eigenvalue_rows(md, "Kalman: A − K H", &a.closed_loop, &[], None, &none);
+        self.baseline_rows(md);
+        let _ = writeln!(md);
+    }
+
+    /// The baselines' rows of the eigenvalue table, each matched against the truth.
+    fn baseline_rows(&self, md: &mut String) {
+        let a = &self.analysis;
         for b in &a.baselines {
-            rows(
-                &mut md,
+            eigenvalue_rows(
+                md,
                 &b.name,
                 &b.eigenvalues,
                 &a.truth,
                 b.matching.as_ref(),
-                &none,
+                &|_| String::new(),
             );
         }
-        let _ = writeln!(md);
+    }
 
+    /// Eigen errors, Markov and similarity residuals, R², then the caller's metrics.
+    fn metrics_table(&self, md: &mut String) {
+        let a = &self.analysis;
         let _ = writeln!(md, "## Metrics\n");
-        let _ = writeln!(md, "| metric | value |");
-        let _ = writeln!(md, "|---|---|");
+        table_head(md, &["metric", "value"]);
         for (k, v) in &self.eigen_error {
             let _ = writeln!(md, "| eigen error: {k} | {v:.3e} |");
         }
@@ -256,21 +265,13 @@ impl Report {
             );
         }
         if let Some(s) = &a.similarity {
-            let _ = writeln!(
-                md,
-                "| T: residual of U ≈ T A T⁻¹ (relative) | {:.3e} |",
-                s.residual_dynamics
-            );
-            let _ = writeln!(
-                md,
-                "| T: residual of W ≈ T B (relative) | {:.3e} |",
-                s.residual_input
-            );
-            let _ = writeln!(
-                md,
-                "| T: residual of V ≈ H T⁻¹ (relative) | {:.3e} |",
-                s.residual_output
-            );
+            for (what, residual) in [
+                ("U ≈ T A T⁻¹", s.residual_dynamics),
+                ("W ≈ T B", s.residual_input),
+                ("V ≈ H T⁻¹", s.residual_output),
+            ] {
+                let _ = writeln!(md, "| T: residual of {what} (relative) | {residual:.3e} |");
+            }
             let _ = writeln!(md, "| T: condition number | {:.3e} |", s.condition);
         }
         if let Some(r) = &a.state_regression {
@@ -294,79 +295,138 @@ impl Report {
             );
         }
         let _ = writeln!(md);
+    }
 
-        if let Some(modes) = &a.modes {
+    /// The recovered modes ranked by their contribution to the output (when ranked).
+    fn modes_table(&self, md: &mut String) {
+        let Some(modes) = &self.analysis.modes else {
+            return;
+        };
+        let _ = writeln!(
+            md,
+            "## Modes ranked by contribution to the output\n\n\
+             Gain = residue / (1 − abs λ); {} dominant mode(s) carry {:.0}% of the output energy.\n",
+            modes.dominant_count(),
+            100.0 * modes.energy_fraction
+        );
+        table_head(md, &["λ", "residue", "gain", "energy share", "dominant"]);
+        for m in &modes.modes {
             let _ = writeln!(
                 md,
-                "## Modes ranked by contribution to the output\n\n\
-                 Gain = residue / (1 − abs λ); {} dominant mode(s) carry {:.0}% of the output energy.\n",
-                modes.dominant_count(),
-                100.0 * modes.energy_fraction
+                "| {} | {:.3e} | {} | {:.3e} | {} |",
+                complex(C64::new(m.eigenvalue[0], m.eigenvalue[1])),
+                m.residue,
+                if m.gain.is_finite() {
+                    format!("{:.3e}", m.gain)
+                } else {
+                    "∞".to_string()
+                },
+                m.energy_share,
+                yes_no(m.dominant)
             );
-            let _ = writeln!(md, "| λ | residue | gain | energy share | dominant |");
-            let _ = writeln!(md, "|---|---|---|---|---|");
-            for m in &modes.modes {
-                let _ = writeln!(
-                    md,
-                    "| {} | {:.3e} | {} | {:.3e} | {} |",
-                    complex(C64::new(m.eigenvalue[0], m.eigenvalue[1])),
-                    m.residue,
-                    if m.gain.is_finite() {
-                        format!("{:.3e}", m.gain)
-                    } else {
-                        "∞".to_string()
-                    },
-                    m.energy_share,
-                    if m.dominant { "yes" } else { "no" }
-                );
-            }
-            let _ = writeln!(md);
         }
+        let _ = writeln!(md);
+    }
 
-        if let Some(fp) = &a.fixed_points {
+    /// The fixed points found for the mean input (nonlinear networks).
+    fn fixed_points_table(&self, md: &mut String) {
+        let Some(fp) = &self.analysis.fixed_points else {
+            return;
+        };
+        let _ = writeln!(
+            md,
+            "## Fixed points for the mean input\n\nThe first is the operating point \
+             (the stable one nearest the state the network settles at from h = 0).\n"
+        );
+        table_head(md, &["h*", "residual", "spectral radius", "stable"]);
+        for p in &fp.points {
+            let h: Vec<String> = p.h.iter().map(|x| format!("{x:.4}")).collect();
             let _ = writeln!(
                 md,
-                "## Fixed points for the mean input\n\nThe first is the operating point \
-                 (the stable one nearest the state the network settles at from h = 0).\n"
+                "| [{}] | {:.1e} | {:.4} | {} |",
+                h.join(", "),
+                p.residual,
+                p.spectral_radius,
+                yes_no(p.stable)
             );
-            let _ = writeln!(md, "| h* | residual | spectral radius | stable |");
-            let _ = writeln!(md, "|---|---|---|---|");
-            for p in &fp.points {
-                let h: Vec<String> = p.h.iter().map(|x| format!("{x:.4}")).collect();
-                let _ = writeln!(
-                    md,
-                    "| [{}] | {:.1e} | {:.4} | {} |",
-                    h.join(", "),
-                    p.residual,
-                    p.spectral_radius,
-                    if p.stable { "yes" } else { "no" }
-                );
-            }
-            let _ = writeln!(md);
         }
+        let _ = writeln!(md);
+    }
 
-        if !a.notes.is_empty() {
-            let _ = writeln!(md, "## Notes\n");
-            for n in &a.notes {
-                let _ = writeln!(md, "- {n}");
-            }
-            let _ = writeln!(md);
+    /// The analysis's notes as a list (when there are any).
+    fn notes(&self, md: &mut String) {
+        let notes = &self.analysis.notes;
+        if notes.is_empty() {
+            return;
         }
-
-        if !self.plots.is_empty() {
-            let _ = writeln!(md, "## Plots\n");
-            for p in &self.plots {
-                let _ = writeln!(md, "### {}\n\n![{}]({})\n", p.title, p.title, p.path);
-            }
+        let _ = writeln!(md, "## Notes\n");
+        for n in notes {
+            let _ = writeln!(md, "- {n}");
         }
+        let _ = writeln!(md);
+    }
 
+    /// Each plot under its title, linked relative to the report's folder.
+    fn plot_links(&self, md: &mut String) {
+        if self.plots.is_empty() {
+            return;
+        }
+        let _ = writeln!(md, "## Plots\n");
+        for p in &self.plots {
+            let _ = writeln!(md, "### {}\n\n![{}]({})\n", p.title, p.title, p.path);
+        }
+    }
+
+    /// The spec as pretty JSON, last.
+    fn spec(&self, md: &mut String) -> Result<()> {
         let _ = writeln!(
             md,
             "## Spec\n\n```json\n{}\n```",
             serde_json::to_string_pretty(&self.spec)?
         );
-        Ok(md)
+        Ok(())
     }
+}
+
+/// One row per eigenvalue of `values`: `λ`, `|λ|`, angle, period, the partner in `reference`
+/// that `matching` assigns it (`unmatched` when it has none) with their distance, and
+/// `energy(j)` for the `j`-th value.
+fn eigenvalue_rows(
+    md: &mut String,
+    set: &str,
+    values: &[C64],
+    reference: &[C64],
+    matching: Option<&Matching>,
+    energy: &dyn Fn(usize) -> String,
+) {
+    for (j, v) in values.iter().enumerate() {
+        let info = EigenInfo::new(*v);
+        let (partner, err) = match matching.and_then(|m| m.truth_for_estimate(j)) {
+            Some(p) => (complex(reference[p.truth]), format!("{:.2e}", p.distance)),
+            None if matching.is_some() => ("unmatched".to_string(), String::new()),
+            None => (String::new(), String::new()),
+        };
+        let _ = writeln!(
+            md,
+            "| {set} | {} | {:.4} | {:.4} | {} | {partner} | {err} | {} |",
+            complex(*v),
+            info.modulus,
+            info.angle,
+            info.period.map_or("—".to_string(), |p| format!("{p:.2}")),
+            energy(j)
+        );
+    }
+}
+
+/// A Markdown table's header: `| a | b |`, then the separator `|---|---|`.
+fn table_head(md: &mut String, columns: &[&str]) {
+    let _ = writeln!(md, "| {} |", columns.join(" | "));
+    let _ = writeln!(md, "|{}", "---|".repeat(columns.len()));
+}
+
+/// `yes` or `no`.
+fn yes_no(x: bool) -> &'static str {
+    if x { "yes" } else { "no" }
 }
 
 /// `a ± bi` with four decimals.
