@@ -9,7 +9,15 @@ use common::path;
 
 fn fit(data: &Path, out: &Path, extra: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_dynrec"))
-        .args(["fit", "--data", path(data), "--out", path(out), "--baselines", "none"])
+        .args([
+            "fit",
+            "--data",
+            path(data),
+            "--out",
+            path(out),
+            "--baselines",
+            "none",
+        ])
         .args(extra)
         .output()
         .expect("dynrec runs")
@@ -29,7 +37,10 @@ fn refused(output: &Output, data: &Path, out: &Path, what: &str) {
         .filter_map(|e| e.ok())
         .filter(|e| e.file_name().to_string_lossy().contains(".dynrec-tmp-"))
         .collect();
-    assert!(leftovers.is_empty(), "temporary folders left: {leftovers:?}");
+    assert!(
+        leftovers.is_empty(),
+        "temporary folders left: {leftovers:?}"
+    );
 }
 
 /// A measurement column that is constant in every training row carries no dynamics: refused,
@@ -67,7 +78,9 @@ fn too_little_data_for_the_network_is_refused_up_front() {
         "has 5 parameters but the training data has only 3 present measurements",
     );
     let series = dir.path().join("series.csv");
-    let rows: String = (0..300).map(|t| format!("{t},{}\n", (t as f64 * 0.3).sin())).collect();
+    let rows: String = (0..300)
+        .map(|t| format!("{t},{}\n", (t as f64 * 0.3).sin()))
+        .collect();
     std::fs::write(&series, format!("t,z1\n{rows}")).expect("write");
     let started = std::time::Instant::now();
     refused(
@@ -85,7 +98,9 @@ fn too_little_data_for_the_network_is_refused_up_front() {
 fn a_foreign_output_folder_is_not_replaced() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("series.csv");
-    let rows: String = (0..100).map(|t| format!("{t},{}\n", (t as f64 * 0.3).sin())).collect();
+    let rows: String = (0..100)
+        .map(|t| format!("{t},{}\n", (t as f64 * 0.3).sin()))
+        .collect();
     std::fs::write(&data, format!("t,z1\n{rows}")).expect("write");
     let out = dir.path().join("thesis");
     std::fs::create_dir(&out).expect("mkdir");

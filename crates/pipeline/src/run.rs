@@ -279,18 +279,13 @@ pub fn analyse_network(
     let mode = settings.network.mode;
     let truth_view = truth.map(|t| t.for_analysis(mode)).transpose()?;
     let input_mean = mean_network_input(&sequence_data(train)?, mode);
-    let mut analysis = analyse(
+    let analysis = analyse(
         trained.fit.weights(),
         truth_view.as_ref(),
         Some(&input_mean),
         &settings.analysis,
     )
     .context("analysing the trained weights")?;
-    if let Some((note, e)) = truth.and_then(|t| t.linearisation_note().zip(t.equilibrium.as_ref()))
-    {
-        analysis.notes.insert(0, note);
-        analysis.verdict += &format!(" (A: the linearisation at the equilibrium `{}`.)", e.name);
-    }
     Ok(analysis)
 }
 
