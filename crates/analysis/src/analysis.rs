@@ -198,10 +198,13 @@ pub fn analyse(
     let lin = &analysis.linearisation;
 
     // The learned system to compare: the whole input matrix in predictor mode when K is known
-    // (against [B | K]); otherwise only the columns fed by the inputs u_k (against B).
+    // (against [B | K]); only the columns fed by the inputs u_k when a truth without K is
+    // (against B). Without a truth the whole input too: a predictor is then read in its
+    // innovations form, x_{k+1} = (U + W_z V) x_k + W_u u_k + W_z e_k, whose modes are driven
+    // by the innovations e_k = z_k − y_k even when there are no inputs u_k.
     let with_gain =
         weights.mode == Mode::Predictor && truth.is_some_and(|t| t.predictor_gain.is_some());
-    let learned_input = if weights.mode == Mode::Predictor && !with_gain {
+    let learned_input = if weights.mode == Mode::Predictor && !with_gain && truth.is_some() {
         let m = weights.w_inputs().ncols();
         lin.input.columns(0, m).into_owned()
     } else {
