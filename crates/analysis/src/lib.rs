@@ -76,6 +76,6 @@ pub use dynrec_core::weights::{Activation, Mode, RnnWeights};
 pub use eigen::{C64, EigenInfo, eigenvalues};
 pub use error::{AnalysisError, Result};
 pub use matching::{Matching, match_eigenvalues};
-pub use report::{Report, ReportFiles};
+pub use report::{DominantModes, Report, ReportFiles};
 pub use similarity::StateSpace;
 pub use true_system::{LinearisationPoint, TrueSystem};

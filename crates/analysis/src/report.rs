@@ -16,6 +16,7 @@ use crate::analysis::Analysis;
 use crate::eigen::{C64, EigenInfo};
 use crate::error::{Result, io_error};
 use crate::matching::Matching;
+use crate::modes::{ModeSummary, dominant_modes};
 use crate::verdict::activation_name;
 use dynrec_core::io::write_bytes_atomically;
 use dynrec_core::serde_matrix::to_pairs;
@@ -47,6 +48,19 @@ pub struct Report {
     pub plots: Vec<PlotLink>,
     /// Everything the analysis found.
     pub analysis: Analysis,
+    /// Without a known truth: the dominant modes in the data's time unit (see
+    /// [`Report::with_time_step`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dominant_modes: Option<DominantModes>,
+}
+
+/// The dominant modes of a report without a known truth, in units of the data's `t` column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DominantModes {
+    /// The step between rows, in units of `t`.
+    pub time_step: f64,
+    /// The modes, largest energy share first.
+    pub modes: Vec<ModeSummary>,
 }
 
 /// Where a report was written.
@@ -96,6 +110,7 @@ impl Report {
             metrics: BTreeMap::new(),
             plots: Vec::new(),
             analysis,
+            dominant_modes: None,
         })
     }
 
@@ -103,6 +118,19 @@ impl Report {
     pub fn metric(mut self, name: &str, value: f64) -> Self {
         self.metrics
             .insert(name.to_string(), value.is_finite().then_some(value));
+        self
+    }
+
+    /// Without a known truth, adds the dominant modes in the data's time unit, `time_step` being
+    /// the step between rows in units of `t` (with a truth the eigenvalue table already says
+    /// what each mode is, and this does nothing).
+    pub fn with_time_step(mut self, time_step: f64) -> Self {
+        if self.analysis.truth.is_empty() && time_step.is_finite() && time_step > 0.0 {
+            self.dominant_modes = Some(DominantModes {
+                time_step,
+                modes: dominant_modes(&self.analysis, time_step),
+            });
+        }
         self
     }
 
@@ -141,6 +169,7 @@ impl Report {
         self.verdict_section(&mut md);
         self.network_line(&mut md);
         self.eigenvalue_table(&mut md);
+        self.dominant_modes_table(&mut md);
         self.metrics_table(&mut md);
         self.modes_table(&mut md);
         self.fixed_points_table(&mut md);
@@ -157,6 +186,71 @@ impl Report {
     fn verdict_section(&self, md: &mut String) {
         let _ = writeln!(md, "# dynrec report\n");
         let _ = writeln!(md, "**Verdict.** {}\n", self.verdict);
+    }
+
+    /// Without a truth: the dominant modes in the data's time unit, each with every baseline's
+    /// nearest eigenvalue.
+    fn dominant_modes_table(&self, md: &mut String) {
+        let Some(d) = &self.dominant_modes else {
+            return;
+        };
+        let _ = writeln!(
+            md,
+            "## Dominant modes, in units of t
+"
+        );
+        let _ = writeln!(
+            md,
+            "The modes that carry {:.0}% of the output energy (a pair counted once), with the \
+             step between rows dt = {} (from the data's t column): period = 2π dt/|angle λ|, \
+             damping time = −dt/ln|λ| (the e-folding time of the amplitude). Beside each, the \
+             nearest eigenvalue of every classical baseline, with its period and its distance \
+             |λ − λ_baseline|.\n",
+            100.0
+                * self
+                    .analysis
+                    .modes
+                    .as_ref()
+                    .map_or(0.0, |m| m.energy_fraction),
+            d.time_step
+        );
+        let baselines: Vec<String> = self
+            .analysis
+            .baselines
+            .iter()
+            .map(|b| b.name.clone())
+            .collect();
+        let mut head = vec!["λ", "abs λ", "period", "damping time", "energy"];
+        head.extend(baselines.iter().map(String::as_str));
+        table_head(md, &head);
+        let or_dash = |x: Option<f64>| x.map_or("—".to_string(), |x| format!("{x:.4}"));
+        for m in &d.modes {
+            let mut row = format!(
+                "| {} | {:.4} | {} | {} | {:.2e} |",
+                complex(C64::new(m.eigenvalue[0], m.eigenvalue[1])),
+                m.modulus,
+                or_dash(m.period),
+                or_dash(m.damping_time),
+                m.energy_share
+            );
+            for name in &baselines {
+                let cell =
+                    m.nearest
+                        .iter()
+                        .find(|n| &n.baseline == name)
+                        .map_or(String::new(), |n| {
+                            format!(
+                                "abs {:.4}, period {} (distance {:.2e})",
+                                C64::new(n.eigenvalue[0], n.eigenvalue[1]).norm(),
+                                or_dash(n.period),
+                                n.distance
+                            )
+                        });
+                row += &format!(" {cell} |");
+            }
+            let _ = writeln!(md, "{row}");
+        }
+        let _ = writeln!(md);
     }
 
     /// One line on the network: mode, activation, hidden units (and the true order).

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
-use dynrec_analysis::AnalysisConfig;
+use dynrec_analysis::{AnalysisConfig, DominantModes};
 use dynrec_model::{
     Activation, Compute, Mode, NetworkConfig, SequenceData, Silent, TrainingConfig, train,
 };
@@ -345,5 +345,43 @@ pub fn run_fit(args: &FitArgs) -> Result<()> {
             b.seconds
         );
     }
+    if let Some(d) = &outcome.dominant_modes {
+        print_dominant_modes(d);
+    }
     Ok(())
+}
+
+/// The dominant learned modes in the data's time unit, each with the baselines' nearest.
+fn print_dominant_modes(d: &DominantModes) {
+    let or_dash = |x: Option<f64>| x.map_or("—".to_string(), |x| format!("{x:.4}"));
+    println!(
+        "dominant modes (in units of t, dt = {}): period, damping time, |λ|, energy share",
+        d.time_step
+    );
+    for m in &d.modes {
+        let nearest: Vec<String> = m
+            .nearest
+            .iter()
+            .map(|n| {
+                format!(
+                    "{} period {} |λ| {:.4}",
+                    n.baseline,
+                    or_dash(n.period),
+                    n.eigenvalue[0].hypot(n.eigenvalue[1])
+                )
+            })
+            .collect();
+        println!(
+            "  period {}, damping time {}, |λ| {:.4}, energy {:.1}%{}",
+            or_dash(m.period),
+            or_dash(m.damping_time),
+            m.modulus,
+            100.0 * m.energy_share,
+            if nearest.is_empty() {
+                String::new()
+            } else {
+                format!("; nearest: {}", nearest.join("; "))
+            }
+        );
+    }
 }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use dynrec_analysis::DominantModes;
 use dynrec_model::{Activation, Mode, RnnWeights, TrainingReport};
 use dynrec_truth::Equilibrium;
 use serde::{Deserialize, Serialize};
@@ -68,6 +69,10 @@ pub struct Outcome {
     /// The trained network (original units), for analyses beyond the runner's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weights: Option<RnnWeights>,
+    /// Without a known truth: the dominant learned modes in the data's time unit, each with
+    /// the baselines' nearest eigenvalues.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dominant_modes: Option<DominantModes>,
 }
 
 impl Outcome {

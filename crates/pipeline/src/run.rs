@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use dynrec_analysis::modes::dominant_modes;
 use dynrec_analysis::plots::{self, Floor, PredictionTrace, SingularValues};
-use dynrec_analysis::{Analysis, AnalysisConfig, Report, analyse};
+use dynrec_analysis::{Analysis, AnalysisConfig, DominantModes, Report, analyse};
 use dynrec_model::{Compute, Fit, Mode, NetworkConfig, SequenceData, TrainingConfig, train};
 use dynrec_truth::{Dataset, Dynamics, SimulationConfig, simulate};
 use nalgebra::DMatrix;
@@ -431,7 +432,30 @@ fn outcome(
         baselines: baselines.fitted.iter().map(|(o, _)| o.clone()).collect(),
         equilibrium: truth.and_then(|t| t.equilibrium.clone()),
         weights: Some(trained.fit.weights().clone()),
+        dominant_modes: match (truth, time_step(data.train)) {
+            (None, Some(dt)) => Some(DominantModes {
+                time_step: dt,
+                modes: dominant_modes(analysis, dt),
+            }),
+            _ => None,
+        },
     }
+}
+
+/// The step between rows in units of the data's `t` column: the median of the positive
+/// differences of `t` within sequences (`None` without any).
+pub fn time_step(data: &Dataset) -> Option<f64> {
+    let mut steps: Vec<f64> = data
+        .sequences
+        .iter()
+        .flat_map(|s| s.t.windows(2).map(|w| w[1] - w[0]).collect::<Vec<_>>())
+        .filter(|d| d.is_finite() && *d > 0.0)
+        .collect();
+    if steps.is_empty() {
+        return None;
+    }
+    steps.sort_by(f64::total_cmp);
+    Some(steps[steps.len() / 2])
 }
 
 /// Stage 6: `report.json`, `report.md` and the plots in `dir`.
@@ -460,6 +484,9 @@ fn write_report(
         ));
     }
     let mut report = Report::new(record, analysis).context("building the report")?;
+    if let Some(d) = &outcome.dominant_modes {
+        report = report.with_time_step(d.time_step);
+    }
     for (key, value) in outcome.metrics() {
         report = report.metric(&key, value);
     }
