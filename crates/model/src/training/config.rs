@@ -241,7 +241,8 @@ mod tests {
     /// `check` refuses each kind of bad value, naming the field.
     #[test]
     fn check_names_the_bad_field() {
-        let cases: [(&str, fn(&mut TrainingConfig)); 6] = [
+        type Spoil = fn(&mut TrainingConfig);
+        let cases: [(&str, Spoil); 6] = [
             ("batch_size", |c| c.batch_size = 0),
             ("truncation", |c| c.truncation = Some(0)),
             ("learning_rate", |c| c.learning_rate = f64::NAN),

@@ -124,3 +124,33 @@ impl Fit {
         self.model.weights()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A restart report written before the loss curves were recorded (no `history` key) still
+    /// reads, with empty curves; one written now reads back unchanged.
+    #[test]
+    fn reports_without_history_still_read() {
+        let old = r#"{"restart": 1, "seed": 7, "adam_steps": 20, "stop": {"kind": "max_steps"},
+            "lbfgs_iterations": 0, "lbfgs_stop": null, "lbfgs_kept": false,
+            "val_loss": 0.5, "train_loss": 0.25, "seconds": 1.0}"#;
+        let report: RestartReport = serde_json::from_str(old).expect("old report");
+        assert_eq!(report.history, LossHistory::default());
+        let new = RestartReport {
+            history: LossHistory {
+                adam_loss: vec![3.0, 2.0],
+                validation_loss: vec![3.5, 2.5],
+                lbfgs_loss: vec![1.0],
+            },
+            ..report
+        };
+        let json = serde_json::to_string(&new).expect("json");
+        assert_eq!(
+            serde_json::from_str::<RestartReport>(&json).expect("new report"),
+            new
+        );
+        assert_eq!(new.history.training_curve(), vec![3.0, 2.0, 1.0]);
+    }
+}
