@@ -13,7 +13,8 @@
 //!   curves in the [`TrainingReport`];
 //! - [`inference`]: a [`TrainedRnn`] predicts on new data and saves/loads checkpoints;
 //! - [`RnnWeights`] (from `dynrec-core`): the form in which weights leave the crate;
-//! - [`device`]: the run-time choice of Burn backend and precision ([`Compute`]).
+//! - [`device`]: the run-time choice of Burn backend and precision ([`Compute`]);
+//! - [`Valid`]: a configuration that passed its checks ([`Validate`]), as training takes it.
 //!
 //! Burn tensors stay inside this crate; everything that leaves it is a
 //! `nalgebra::DMatrix<f64>`.
@@ -25,6 +26,7 @@ pub mod inference;
 pub mod model;
 mod optim;
 pub mod training;
+mod valid;
 
 pub use data::{SequenceData, Standardisation};
 pub use device::{Backend, Compute, Precision};

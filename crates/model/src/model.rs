@@ -21,6 +21,7 @@ use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ModelError, Result, config_error};
+use crate::valid::{Valid, Validate};
 use dynrec_core::weights::{Activation, Mode, RnnWeights};
 
 fn default_activation() -> Activation {
@@ -193,47 +194,21 @@ impl NetworkConfig {
     /// # Errors
     /// [`ModelError::Config`] naming the first field out of range.
     pub fn check(&self) -> Result<ValidNetworkConfig> {
-        ValidNetworkConfig::try_from(self.clone())
+        Valid::new(self.clone())
     }
 }
 
-/// A [`NetworkConfig`] that passed [`NetworkConfig::check`]; it reads as one (`Deref`), has the
-/// same serde format, and deserialising it runs the check.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(into = "NetworkConfig", try_from = "NetworkConfig")]
-pub struct ValidNetworkConfig(NetworkConfig);
-
-impl ValidNetworkConfig {
-    /// The unchecked configuration.
-    pub fn into_inner(self) -> NetworkConfig {
-        self.0
-    }
-}
-
-impl std::ops::Deref for ValidNetworkConfig {
-    type Target = NetworkConfig;
-
-    fn deref(&self) -> &NetworkConfig {
-        &self.0
-    }
-}
-
-impl TryFrom<NetworkConfig> for ValidNetworkConfig {
-    type Error = ModelError;
-
-    fn try_from(config: NetworkConfig) -> Result<Self> {
+impl Validate for NetworkConfig {
+    /// Checks the hidden size and the initial spectral radius.
+    fn validate(&self) -> Result<()> {
         // The module's own checks; the sizes that the data fix (one input and one output here)
         // are checked with the data.
-        config.elman(1, 1, 0).validate()?;
-        Ok(Self(config))
+        self.elman(1, 1, 0).validate()
     }
 }
 
-impl From<ValidNetworkConfig> for NetworkConfig {
-    fn from(valid: ValidNetworkConfig) -> Self {
-        valid.0
-    }
-}
+/// A [`NetworkConfig`] that passed its checks ([`NetworkConfig::check`]).
+pub type ValidNetworkConfig = Valid<NetworkConfig>;
 
 /// Largest modulus of the eigenvalues of a square matrix.
 pub fn spectral_radius(m: &DMatrix<f64>) -> f64 {

@@ -3,7 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ModelError, Result, config_error};
+use crate::error::{Result, config_error};
+use crate::valid::{Valid, Validate};
 
 /// How to train. Every field has a documented default (`TrainingConfig::default()`, or omit the
 /// field in JSON/TOML). [`TrainingConfig::check`] gives the [`ValidTrainingConfig`] that
@@ -93,7 +94,7 @@ impl TrainingConfig {
     /// # Errors
     /// [`ModelError::Config`] naming the first field out of range.
     pub fn check(&self) -> Result<ValidTrainingConfig> {
-        ValidTrainingConfig::try_from(self.clone())
+        Valid::new(self.clone())
     }
 
     /// Learning rate at Adam step `step` (0-based): geometric decay from `learning_rate` to
@@ -109,9 +110,10 @@ impl TrainingConfig {
     pub fn restart_seed(&self, restart: usize) -> u64 {
         splitmix64(self.seed ^ splitmix64(restart as u64 + 1))
     }
+}
 
-    /// The range checks of [`TrainingConfig::check`].
-    fn check_ranges(&self) -> Result<()> {
+impl Validate for TrainingConfig {
+    fn validate(&self) -> Result<()> {
         let positive = |field: &'static str, x: f64| {
             if x.is_finite() && x > 0.0 {
                 Ok(())
@@ -158,42 +160,9 @@ impl TrainingConfig {
     }
 }
 
-/// A [`TrainingConfig`] that passed [`TrainingConfig::check`]: at least one restart, a
-/// non-empty minibatch, positive finite learning rates, and so on. It reads as one (`Deref`),
-/// has the same serde format, and deserialising it runs the check.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(into = "TrainingConfig", try_from = "TrainingConfig")]
-pub struct ValidTrainingConfig(TrainingConfig);
-
-impl ValidTrainingConfig {
-    /// The unchecked configuration.
-    pub fn into_inner(self) -> TrainingConfig {
-        self.0
-    }
-}
-
-impl std::ops::Deref for ValidTrainingConfig {
-    type Target = TrainingConfig;
-
-    fn deref(&self) -> &TrainingConfig {
-        &self.0
-    }
-}
-
-impl TryFrom<TrainingConfig> for ValidTrainingConfig {
-    type Error = ModelError;
-
-    fn try_from(config: TrainingConfig) -> Result<Self> {
-        config.check_ranges()?;
-        Ok(Self(config))
-    }
-}
-
-impl From<ValidTrainingConfig> for TrainingConfig {
-    fn from(valid: ValidTrainingConfig) -> Self {
-        valid.0
-    }
-}
+/// A [`TrainingConfig`] that passed its checks ([`TrainingConfig::check`]): at least one
+/// restart, a non-empty minibatch, positive finite learning rates, and so on.
+pub type ValidTrainingConfig = Valid<TrainingConfig>;
 
 fn splitmix64(x: u64) -> u64 {
     let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -205,6 +174,7 @@ fn splitmix64(x: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ModelError;
     use crate::model::{NetworkConfig, ValidNetworkConfig};
 
     /// The checked configurations serialise exactly like the unchecked ones (the format written
