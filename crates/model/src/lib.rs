@@ -39,3 +39,4 @@ pub use training::{
     Fit, LossHistory, Observer, Phase, Progress, RestartReport, Silent, StopReason, TrainingConfig,
     TrainingReport, ValidTrainingConfig, train, train_checked,
 };
+pub use valid::{Valid, Validate};

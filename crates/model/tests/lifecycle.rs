@@ -68,18 +68,18 @@ fn exact(fit: &Fit) -> (String, String) {
 /// identical to the last bit.
 #[test]
 fn same_seed_gives_bit_identical_weights_and_report() {
-    let data = small_data(10, 30);
-    let network = NetworkConfig {
-        mode: Mode::Predictor,
-        activation: Activation::Tanh,
-        ..NetworkConfig::default()
-    };
     let config = TrainingConfig {
         batch_size: 3,
         patience: 3,
         eval_every: 4,
         ..quick(8)
     };
+    let network = NetworkConfig {
+        mode: Mode::Predictor,
+        activation: Activation::Tanh,
+        ..NetworkConfig::default()
+    };
+    let data = small_data(10, 30);
     let run = || train(&data, &network, &config, &device(), &mut Silent).expect("fit");
     let (a, b) = (run(), run());
     assert!(

@@ -92,7 +92,7 @@ impl TrainingConfig {
     /// Checks every range and returns the configuration as a [`ValidTrainingConfig`].
     ///
     /// # Errors
-    /// [`ModelError::Config`] naming the first field out of range.
+    /// [`crate::ModelError::Config`] naming the first field out of range.
     pub fn check(&self) -> Result<ValidTrainingConfig> {
         Valid::new(self.clone())
     }

@@ -44,6 +44,10 @@ use restart::{Problem, Restart, RestartOutcome};
 /// both configurations ([`NetworkConfig::check`], [`TrainingConfig::check`]) and runs
 /// [`train_checked`].
 ///
+/// `device` is a plain Burn device (see [`crate::Compute::device`]); training enables autodiff
+/// on it. The returned model runs inference on the same device, and its weights are in the
+/// data's original units.
+///
 /// # Errors
 /// Invalid configuration or data; [`ModelError::Diverged`] when every restart diverged.
 pub fn train(
@@ -58,11 +62,7 @@ pub fn train(
     train_checked(data, &network, &config, device, observer)
 }
 
-/// Trains an Elman network on `data` with configurations already checked.
-///
-/// `device` is a plain Burn device (see [`crate::Compute::device`]); training enables autodiff
-/// on it. The returned model runs inference on the same device, and its weights are in the
-/// data's original units.
+/// [`train`] with configurations already checked.
 ///
 /// # Errors
 /// Invalid data; [`ModelError::Diverged`] when every restart diverged.
