@@ -21,6 +21,7 @@ use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ModelError, Result, config_error};
+use crate::valid::{Valid, Validate};
 use dynrec_core::weights::{Activation, Mode, RnnWeights};
 
 fn default_activation() -> Activation {
@@ -144,6 +145,70 @@ impl ElmanConfig {
         Elman::from_weights(&self.init_weights(Mode::Simulation)?, device)
     }
 }
+
+/// The network to train: what the data does not already fix (the input and output sizes come
+/// from the data). [`NetworkConfig::check`] gives the [`ValidNetworkConfig`] that training uses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// Simulation or predictor mode (default simulation).
+    pub mode: Mode,
+    /// Hidden size (default 2).
+    pub d_hidden: usize,
+    /// Nonlinearity (default linear).
+    pub activation: Activation,
+    /// Whether the network has biases `b`, `c` (default true).
+    pub bias: bool,
+    /// Spectral radius of the initial `U`, in `[0, 1)` (default 0.5).
+    pub init_spectral_radius: f64,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Simulation,
+            d_hidden: 2,
+            activation: Activation::Linear,
+            bias: true,
+            init_spectral_radius: 0.5,
+        }
+    }
+}
+
+impl NetworkConfig {
+    /// The module configuration for `m` inputs and `p` outputs, with initial-weight `seed`.
+    pub fn elman(&self, n_inputs: usize, n_outputs: usize, seed: u64) -> ElmanConfig {
+        ElmanConfig {
+            d_input: crate::data::network_input_size(self.mode, n_inputs, n_outputs),
+            d_hidden: self.d_hidden,
+            d_output: n_outputs,
+            activation: self.activation,
+            bias: self.bias,
+            init_spectral_radius: self.init_spectral_radius,
+            seed,
+        }
+    }
+
+    /// Checks the hidden size and the initial spectral radius.
+    ///
+    /// # Errors
+    /// [`ModelError::Config`] naming the first field out of range.
+    pub fn check(&self) -> Result<ValidNetworkConfig> {
+        Valid::new(self.clone())
+    }
+}
+
+impl Validate for NetworkConfig {
+    /// Checks the hidden size and the initial spectral radius.
+    fn validate(&self) -> Result<()> {
+        // The module's own checks; the sizes that the data fix (one input and one output here)
+        // are checked with the data.
+        self.elman(1, 1, 0).validate()
+    }
+}
+
+/// A [`NetworkConfig`] that passed its checks ([`NetworkConfig::check`]).
+pub type ValidNetworkConfig = Valid<NetworkConfig>;
 
 /// Largest modulus of the eigenvalues of a square matrix.
 pub fn spectral_radius(m: &DMatrix<f64>) -> f64 {
