@@ -22,7 +22,7 @@ use serde::Serialize;
 use crate::baselines::{BaselineOrder, Baselines, fit_baselines};
 use crate::folder::ReportFolder;
 use crate::outcome::{Measured, Outcome, checks};
-use crate::progress::{Curves, Recorder};
+use crate::progress::ProgressBarObserver;
 use crate::references::{References, mean_network_input, network_predictions, pooled_mse};
 use crate::spec::{BaselineSpec, Spec, Targets};
 use crate::truth::Truth;
@@ -162,10 +162,8 @@ fn sequence_data(data: &Dataset) -> Result<Vec<SequenceData>> {
 
 /// A trained network and its predictions on the held-out data.
 pub struct Trained {
-    /// The network and its training report.
+    /// The network and its training report (with every restart's loss history).
     pub fit: Fit,
-    /// Loss curves of every restart.
-    pub curves: Curves,
     /// Its outputs on each held-out sequence, `[p, T]`.
     pub predictions: Vec<DMatrix<f64>>,
     /// Their pooled MSE.
@@ -237,7 +235,7 @@ pub fn train_network(
     let train_data = sequence_data(data.train)?;
     let device = settings.compute.device().context("compute device")?;
     let training = settings.training;
-    let mut recorder = Recorder::new(
+    let mut bar = ProgressBarObserver::new(
         data.name,
         training.restarts,
         training.max_steps,
@@ -249,10 +247,10 @@ pub fn train_network(
         settings.network,
         training,
         &device,
-        &mut recorder,
+        &mut bar,
     )
     .context("training the RNN")?;
-    recorder.finish();
+    bar.finish();
     let predictions = network_predictions(fit.weights(), &sequence_data(data.held_out)?)?;
     let mse = pooled_mse(
         data.held_out
@@ -263,7 +261,6 @@ pub fn train_network(
     );
     Ok(Trained {
         fit,
-        curves: recorder.curves,
         predictions,
         mse,
     })
@@ -505,13 +502,12 @@ fn write_report(
         }),
     };
     let trained = stages.trained;
-    let best = trained.fit.report.best_restart;
-    if let (Some(train), Some(val)) = (
-        trained.curves.train.get(best),
-        trained.curves.validation.get(best),
-    ) && !train.is_empty()
+    if let Some(best) = trained.fit.report.best()
+        && !best.history.adam_loss.is_empty()
     {
-        let files = plots::loss_plot(dir, "loss", train, val, floor).context("loss plot")?;
+        let train = best.history.training_curve();
+        let val = &best.history.validation_loss;
+        let files = plots::loss_plot(dir, "loss", &train, val, floor).context("loss plot")?;
         report = report.plot(
             "Training (Adam, then L-BFGS) and validation loss of the best restart, against the floor",
             &files.png_name(),
