@@ -164,8 +164,8 @@ const SIMILARITY_RCOND: f64 = 1e-10;
 /// Eigenvalues of the information along the similarity directions below this fraction of the
 /// largest eigenvalue of the scaled information are rounding, not prior information.
 const BASIS_INFORMATION_RCOND: f64 = 1e-12;
-/// An eigenvalue is simple when the second-smallest singular value of `M − λ I` exceeds this
-/// fraction of `max(1, ‖M‖)` and `|wᴴ v|` (unit vectors) exceeds it too.
+/// Relative shift of the inverse iteration for eigenvectors, and the smallest `|wᴴ v|` (unit
+/// vectors) of a simple eigenvalue.
 const SIMPLE_EIGENVALUE_TOLERANCE: f64 = 1e-10;
 
 // ---------------------------------------------------------------------------------------------
@@ -715,9 +715,37 @@ fn closed_loop_derivatives(
 // Eigenvalue sensitivities
 // ---------------------------------------------------------------------------------------------
 
+/// A unit eigenvector of `m` for the eigenvalue `lambda` by inverse iteration with the shift
+/// `λ + δ(1 + i)`, `δ = 1e-10 max(1, ‖m‖)` (three steps from a fixed generic start: the error
+/// shrinks by `δ / gap` per step), checked by its residual `‖m v − λ v‖`. (nalgebra's complex
+/// SVD is not used: its left singular vectors were found not to reconstruct the matrix.)
+fn eigenvector(
+    m: &DMatrix<Complex<f64>>,
+    lambda: Complex<f64>,
+    scale: f64,
+) -> Option<DVector<Complex<f64>>> {
+    let n = m.nrows();
+    let delta = SIMPLE_EIGENVALUE_TOLERANCE * scale;
+    let shift = lambda + Complex::new(delta, delta);
+    let lu = (m - DMatrix::from_diagonal_element(n, n, shift)).lu();
+    let mut x = DVector::from_fn(n, |i, _| {
+        Complex::new(1.0 + 0.37 * i as f64, 0.61 - 0.23 * i as f64)
+    });
+    for _ in 0..3 {
+        x = lu.solve(&x)?;
+        let norm = x.norm();
+        if !(norm.is_finite() && norm > 0.0) {
+            return None;
+        }
+        x /= Complex::new(norm, 0.0);
+    }
+    let residual = (m * &x - &x * lambda).norm();
+    (residual <= 1e-8 * scale).then_some(x)
+}
+
 /// The eigenvalues of `m` (in the order of `complex_eigenvalues`) and the gradients of their
 /// real and imaginary parts, `[D, 2n]` (column `2j`: `∇ Re λ_j`, `2j+1`: `∇ Im λ_j`), given the
-/// derivatives `∂m/∂θ_i`.
+/// derivatives `∂m/∂θ_i`: `∂λ = wᴴ ∂m v / (wᴴ v)` with `m v = λ v`, `mᴴ w = λ̄ w`.
 fn eigen_gradients(
     m: &DMatrix<f64>,
     derivatives: &[DMatrix<f64>],
@@ -726,32 +754,29 @@ fn eigen_gradients(
     let n = m.nrows();
     let values: Vec<Complex<f64>> = m.complex_eigenvalues().iter().copied().collect();
     let mc: DMatrix<Complex<f64>> = m.map(|x| Complex::new(x, 0.0));
+    let mh = mc.adjoint();
     let scale = m.norm().max(1.0);
     let mut grad = DMatrix::zeros(derivatives.len(), 2 * n);
     for (j, &lambda) in values.iter().enumerate() {
-        let shifted = &mc - DMatrix::from_diagonal_element(n, n, lambda);
-        let svd = shifted.svd(true, true);
         let repeated = SysidError::RepeatedEigenvalue {
             matrix: what,
             re: lambda.re,
             im: lambda.im,
         };
-        let (Some(u), Some(v_t)) = (svd.u, svd.v_t) else {
-            return Err(repeated);
-        };
-        let sv = &svd.singular_values;
-        let order = {
-            let mut idx: Vec<usize> = (0..sv.len()).collect();
-            idx.sort_by(|&x, &y| sv[x].total_cmp(&sv[y]));
-            idx
-        };
-        let smallest = order[0];
-        if n > 1 && sv[order[1]] <= SIMPLE_EIGENVALUE_TOLERANCE * scale {
+        // A repeated eigenvalue (defective or not) has no derivative.
+        let separated = values
+            .iter()
+            .enumerate()
+            .all(|(k, other)| k == j || (other - lambda).norm() > 1e-8 * scale);
+        if !separated {
             return Err(repeated);
         }
-        // M v = λ v: the right singular vector of the smallest σ; wᴴ M = λ wᴴ: the left one.
-        let v: DVector<Complex<f64>> = v_t.row(smallest).adjoint();
-        let w: DVector<Complex<f64>> = u.column(smallest).into_owned();
+        let (Some(v), Some(w)) = (
+            eigenvector(&mc, lambda, scale),
+            eigenvector(&mh, lambda.conj(), scale),
+        ) else {
+            return Err(repeated);
+        };
         let denom = w.dotc(&v);
         if denom.norm() <= SIMPLE_EIGENVALUE_TOLERANCE {
             return Err(repeated);
@@ -1053,9 +1078,12 @@ impl Reduced {
             grad[(i, j)] * self.scale[i]
         });
         let g_u = self.complement.transpose() * &g_phi;
+        // Per eigenvalue, the relative part of [∇Re λ, ∇Im λ] in the null space (Frobenius
+        // norms: the imaginary part of a real eigenvalue has a gradient of rounding size, which
+        // must not be judged on its own).
         let mut worst: Option<(usize, f64, usize)> = None;
-        for col in 0..g_u.ncols() {
-            let g = g_u.column(col);
+        for j in 0..eigenvalues.len() {
+            let g = g_u.columns(2 * j, 2);
             let norm = g.norm();
             if norm == 0.0 || self.null.ncols() == 0 {
                 continue;
@@ -1063,8 +1091,10 @@ impl Reduced {
             let proj = self.null.transpose() * g;
             let rel = proj.norm() / norm;
             if rel > gradient_tolerance && worst.is_none_or(|(_, r, _)| rel > r) {
-                let best = proj.iamax();
-                worst = Some((col / 2, rel, best));
+                let best = (0..proj.nrows())
+                    .max_by(|&x, &y| proj.row(x).norm().total_cmp(&proj.row(y).norm()))
+                    .unwrap_or(0);
+                worst = Some((j, rel, best));
             }
         }
         if let Some((j, rel, best)) = worst {
