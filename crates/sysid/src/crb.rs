@@ -71,8 +71,9 @@
 //! E[∂_i e_kᵀ S_k⁻¹ ∂_j e_k] = (J_i m_k)ᵀ S_k⁻¹ (J_j m_k) + tr(S_k⁻¹ J_i Σ_k J_jᵀ)
 //! ```
 //!
-//! The cost per row is `O(n D² (n + p))` for the recursion of `Σ` (exploiting the block
-//! structure of `F_k`) per distinct missing pattern, plus `O(n² D)` per sequence for the means.
+//! The cost per row is `O(n² D² (n + p))` for the recursion of `Σ` and its traces (exploiting
+//! the block structure of `F_k` and `J_{i,k}`) per distinct missing pattern, plus
+//! `O(D (n² + p D))` per sequence for the means.
 //!
 //! # Similarity invariance
 //!
@@ -507,18 +508,25 @@ fn accumulate(
                     }
                 }
             }
-            // tr(S⁻¹ J_i Σ J_jᵀ), ∂_i e = J_i ξ = −∂_i H x̂ − H d_i
-            let mut jm = DMatrix::zeros(d * pk, big);
+            // tr(S⁻¹ J_i Σ J_jᵀ) with ∂_i e = J_i ξ = −∂_i H x̂ − H d_i: J_i has two non-zero
+            // blocks, so K_i = S⁻¹ J_i Σ costs O(p n² D) and
+            // tr(K_i J_jᵀ) = −⟨K_i[:, x̂], ∂_j H⟩ − ⟨K_i[:, d_j], H⟩ (Frobenius products).
+            let sigma_xhat = sigma.rows(n, n);
+            let mut js = DMatrix::zeros(pk, big);
             for i in 0..d {
-                jm.view_mut((i * pk, n), (pk, n)).copy_from(&(-&dh[i]));
-                jm.view_mut((i * pk, (2 + i) * n), (pk, n))
-                    .copy_from(&(-&hk));
-            }
-            let y = &jm * &sigma * jm.transpose();
-            for i in 0..d {
+                js.gemm(-1.0, &dh[i], &sigma_xhat, 0.0);
+                js.gemm(-1.0, &hk, &sigma.rows((2 + i) * n, n), 1.0);
+                let k_i = &s_inv * &js;
+                let k_xhat = k_i.columns(n, n);
                 for j in i..d {
-                    let block = y.view((i * pk, j * pk), (pk, pk)).into_owned();
-                    let v = count * trace_of_product(&s_inv, &block);
+                    let k_dj = k_i.columns((2 + j) * n, n);
+                    let tr = k_xhat
+                        .iter()
+                        .zip(dh[j].iter())
+                        .map(|(x, y)| x * y)
+                        .sum::<f64>()
+                        + k_dj.iter().zip(hk.iter()).map(|(x, y)| x * y).sum::<f64>();
+                    let v = -count * tr;
                     info[(i, j)] += v;
                     if j != i {
                         info[(j, i)] += v;
