@@ -86,11 +86,12 @@
 //! ```
 //!
 //! span the `n²`-dimensional (generically) space `V`. With `x0`, `P0` known and fixed, the
-//! information along `V` is not exactly zero: the prior carries a little information about the
-//! basis (it vanishes for `x0 = 0`, `P0 = 0`, and is `O(number of sequences)` against the
-//! `O(number of rows)` of the rest; [`CramerRao::similarity_information`] reports it). We
-//! therefore do not drop `V` but eliminate it: in the information-scaled coordinates
-//! `φ_i = θ_i √I_ii`, with orthonormal bases `U_V` of `V` and `U` of its orthogonal complement,
+//! information along `V` is not exactly zero: the prior carries some information about the
+//! basis (none for `x0 = 0`, `P0 = 0`; none along the transforms that keep the prior, e.g. the
+//! rotations when `x0 = 0`, `P0 = c I`; elsewhere `O(number of sequences)` against the
+//! `O(number of rows)` of the rest). [`CramerRao::similarity_information`] reports it. So `V`
+//! is not dropped but eliminated: in the information-scaled coordinates `φ_i = θ_i √I_ii`, with
+//! orthonormal bases `U_V` of `V` and `U` of its orthogonal complement,
 //!
 //! ```text
 //! S_⊥ = I_UU − I_UV I_VV⁺ I_VU              (the Schur complement: marginalise the basis)
@@ -98,20 +99,26 @@
 //! ```
 //!
 //! For a similarity-invariant function `g(θ)` (the eigenvalues of `A` and of `A − K H`), `∇g`
-//! is orthogonal to `V`, and `∇gᵀ Cov_θ ∇g = ∇gᵀ I⁻¹ ∇g` is the exact bound of the model with the
-//! prior known; where the prior carries no basis information (`I_VV = 0`, `I_UV = 0`) it is the
-//! pseudo-inverse with the invariance directions projected out. `I_VV⁺` drops eigenvalues below
-//! `1e-12` of the largest of the scaled information (rounding).
+//! is orthogonal to `V`, and `∇gᵀ Cov_θ ∇g = ∇gᵀ I⁺ ∇g` is the exact bound of the model with
+//! the prior known; where the prior carries no basis information (`I_VV = 0`, hence
+//! `I_UV = 0`) it is the pseudo-inverse with the invariance directions projected out, the
+//! textbook treatment. Plain projection (`I_UU` in place of `S_⊥`) would give a smaller,
+//! still valid but not tight bound when the prior does carry basis information, and one that
+//! depends on the basis; the Schur complement is the same in every basis (tested). `I_VV⁺`
+//! drops eigenvalues below `1e-12` of the largest of the scaled information (rounding).
 //!
 //! # Identifiability beyond similarity
 //!
 //! `S_⊥⁺` keeps the eigenvalues of `S_⊥` above `rank_tolerance · λ_max`; the others span the
-//! null space `N` of directions the data do not determine beyond similarity. Some are harmless:
-//! with fewer outputs than states a full `Q` is over-parametrised (only the output spectrum of
-//! the noise is identifiable), which moves neither eigenvalue set. A bound exists for `g` when
-//! `∇g` has no component in `N` (Stoica & Marzetta 2001); when the relative component
-//! `‖P_N ∇g‖ / ‖∇g‖` (in scaled coordinates) exceeds `gradient_tolerance` the result is
-//! [`EigenCrb::NotIdentifiable`] instead of a bound.
+//! null space `N` of directions the data do not determine beyond similarity
+//! ([`CramerRao::null_directions`]). Some are harmless: with fewer outputs than states a full
+//! `Q` is over-parametrised in steady state (only the output spectrum of the noise is
+//! identifiable; the transient from the known prior may pin down some of the rest), which
+//! moves neither eigenvalue set. A bound exists for `g` when `∇g` has no component in `N`
+//! (Stoica & Marzetta 2001), and it is then `∇gᵀ I⁺ ∇g`. When the relative component
+//! `‖P_N [∇Re λ, ∇Im λ]‖ / ‖[∇Re λ, ∇Im λ]‖` (Frobenius, scaled coordinates) of some eigenvalue
+//! exceeds `gradient_tolerance`, the result is [`EigenCrb::NotIdentifiable`] instead of a bound
+//! (an unobservable or unexcited mode).
 //!
 //! # The eigenvalue bound (delta method)
 //!
