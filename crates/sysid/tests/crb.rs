@@ -536,7 +536,8 @@ fn unexcited_system_is_not_identifiable() {
 /// (64 sequences × 200 rows of unit white input): eig(A) is identifiable, with a bound below
 /// the ~6e-5 eigen error the simulation-mode RNN reaches there. With one output and two states
 /// a full `Q` is over-parametrised: exactly one null direction, lying (≥ 90 % of its squared
-/// norm) in `Q`, which moves neither eigenvalue set.
+/// norm) in `Q`, which moves neither eigenvalue set. The experiment's second system (the same
+/// rotation with a real mode 0.7, `B = [1, 0.5, 1]ᵀ`, `H = [1, 0, 1]`) is identifiable too.
 #[test]
 fn rotation_experiment_bound() {
     let system = rotation(0.95, 0.3, 1e-5, 2.5e-3, 1e-4);
@@ -572,6 +573,28 @@ fn rotation_experiment_bound() {
         .map(|(_, v)| v * v)
         .sum();
     assert!(q_weight > 0.9, "{q_weight}");
+
+    let (c, s) = (0.95 * 0.3f64.cos(), 0.95 * 0.3f64.sin());
+    let with_real = LinearSystem::new(
+        DMatrix::from_row_slice(3, 3, &[c, -s, 0.0, s, c, 0.0, 0.0, 0.0, 0.7]),
+        Some(DMatrix::from_row_slice(3, 1, &[1.0, 0.5, 1.0])),
+        DMatrix::from_row_slice(1, 3, &[1.0, 0.0, 1.0]),
+        DMatrix::identity(3, 3) * 1e-5,
+        DMatrix::identity(1, 1) * 2.5e-3,
+    )
+    .expect("valid")
+    .with_prior(DVector::zeros(3), DMatrix::identity(3, 3) * 1e-4)
+    .expect("valid prior");
+    let seqs = data(&with_real, 64, 200, 1);
+    let crb = cramer_rao(&with_real, &seqs, &CrbConfig::default()).expect("bound");
+    let open = bound(&crb.open_loop);
+    println!(
+        "with the real mode: eig(A) {:?}\n  σ {:?}; eig(A − K H) σ {:?}; null directions {}",
+        open.eigenvalues,
+        open.std_devs,
+        bound(crb.closed_loop.as_ref().expect("closed loop")).std_devs,
+        crb.null_directions.ncols()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
