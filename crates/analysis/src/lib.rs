@@ -60,6 +60,7 @@
 //! ```
 
 pub mod analysis;
+pub mod consistency;
 pub mod dynamics;
 pub mod eigen;
 pub mod error;

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use dynrec_analysis::consistency::RestartFit;
 use dynrec_analysis::modes::dominant_modes;
 use dynrec_analysis::plots::{self, Floor, PredictionTrace, SingularValues};
 use dynrec_analysis::{Analysis, AnalysisConfig, DominantModes, Report, analyse};
@@ -242,14 +243,8 @@ pub fn train_network(
         training.eval_every,
         progress,
     );
-    let fit = train(
-        &train_data,
-        settings.network,
-        training,
-        &device,
-        &mut bar,
-    )
-    .context("training the RNN")?;
+    let fit = train(&train_data, settings.network, training, &device, &mut bar)
+        .context("training the RNN")?;
     bar.finish();
     let predictions = network_predictions(fit.weights(), &sequence_data(data.held_out)?)?;
     let mse = pooled_mse(
@@ -337,6 +332,19 @@ pub fn fit_and_report(
         truth,
         (settings.baselines, settings.network.d_hidden),
     )?;
+    let restarts: Vec<RestartFit<'_>> = trained
+        .fit
+        .report
+        .restarts
+        .iter()
+        .filter_map(|r| {
+            r.weights.as_ref().map(|weights| RestartFit {
+                val_loss: r.val_loss,
+                weights,
+            })
+        })
+        .collect();
+    analysis.check_consistency(&restarts, &settings.analysis);
     let outcome = outcome(
         data,
         settings,

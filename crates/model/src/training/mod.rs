@@ -159,7 +159,16 @@ pub fn train_checked(
         best_restart: best,
         train_loss: winner.report.train_loss,
         val_loss: winner.report.val_loss,
-        restarts: outcomes.into_iter().map(|o| o.report).collect(),
+        restarts: outcomes
+            .into_iter()
+            .map(|o| {
+                let scaled = layout.unflatten(&o.theta, network.activation, network.mode);
+                RestartReport {
+                    weights: Some(scaling.to_original(&scaled)),
+                    ..o.report
+                }
+            })
+            .collect(),
         train_sequences: train_idx,
         val_sequences: val_idx,
         standardisation: scaling,

@@ -78,6 +78,11 @@ pub struct RestartReport {
     /// The loss curves (empty in reports written before they were recorded).
     #[serde(default)]
     pub history: LossHistory,
+    /// The weights this restart hands over, in original units (absent in reports written
+    /// before they were kept): whether restarts that fit equally well agree on the dynamics
+    /// is a question of these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<RnnWeights>,
 }
 
 /// The record of a whole training run.

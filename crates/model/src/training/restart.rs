@@ -356,6 +356,7 @@ impl<'p, 'a> Restart<'p, 'a> {
                 train_loss,
                 seconds: self.started.elapsed().as_secs_f64(),
                 history: self.history,
+                weights: None,
             },
             theta: self.best,
             diverged,
