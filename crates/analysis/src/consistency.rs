@@ -132,13 +132,10 @@ fn dominant_eigenvalues(a: &Analysis) -> Vec<C64> {
 /// The largest disagreement on the dominant modes between the best restart and the others that
 /// fit about as well, when above [`PARTNER_DISTANCE`].
 fn restart_disagreement(restarts: &[RestartFit<'_>], config: &AnalysisConfig) -> Option<String> {
-    let Some(best) = restarts
+    let best = restarts
         .iter()
         .filter(|r| r.val_loss.is_finite())
-        .min_by(|a, b| a.val_loss.total_cmp(&b.val_loss))
-    else {
-        return None;
-    };
+        .min_by(|a, b| a.val_loss.total_cmp(&b.val_loss))?;
     let good: Vec<&RestartFit<'_>> = restarts
         .iter()
         .filter(|r| r.val_loss.is_finite() && r.val_loss <= best.val_loss * (1.0 + EQUALLY_GOOD))
