@@ -112,6 +112,10 @@ pub struct Analysis {
     pub state_regression: Option<StateRegression>,
     /// Classical estimates.
     pub baselines: Vec<Baseline>,
+    /// The Cramér–Rao bound on the true eigenvalues for this run's data (see
+    /// [`Analysis::add_bound`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bound: Option<crate::bound::EigenvalueBound>,
     /// Why a part of the analysis is missing, and other remarks.
     pub notes: Vec<String>,
     /// One sentence with numbers: did the weights reveal A?
@@ -192,6 +196,7 @@ pub fn analyse(
         extra_mode_energy: None,
         state_regression: None,
         baselines: Vec::new(),
+        bound: None,
         notes,
         verdict: String::new(),
     };

@@ -60,6 +60,7 @@
 //! ```
 
 pub mod analysis;
+pub mod bound;
 pub mod consistency;
 pub mod dynamics;
 pub mod eigen;
@@ -73,6 +74,7 @@ pub mod true_system;
 mod verdict;
 
 pub use analysis::{Analysis, AnalysisConfig, Baseline, analyse};
+pub use bound::EigenvalueBound;
 pub use dynrec_core::weights::{Activation, Mode, RnnWeights};
 pub use eigen::{C64, EigenInfo, eigenvalues};
 pub use error::{AnalysisError, Result};

@@ -42,6 +42,11 @@ pub struct Report {
     pub eigenvalues: BTreeMap<String, Vec<[f64; 2]>>,
     /// Eigen errors (largest matched distance) per estimate.
     pub eigen_error: BTreeMap<String, f64>,
+    /// Each eigen error over the Cramér–Rao bound's `max σ` for the run's data (when the
+    /// truth is linear and known): `rnn`, `recurrent`, each baseline, and
+    /// `recurrent_vs_closed_loop` against the bound on eig(A − K H).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub eigen_error_crb_ratio: BTreeMap<String, f64>,
     /// The caller's scalar metrics (losses, Kalman floor, ...); `null` for a non-finite value.
     pub metrics: BTreeMap<String, Option<f64>>,
     /// Plots, relative to the report's folder.
@@ -109,6 +114,7 @@ impl Report {
             eigen_error,
             metrics: BTreeMap::new(),
             plots: Vec::new(),
+            eigen_error_crb_ratio: analysis.eigen_error_crb_ratios(),
             analysis,
             dominant_modes: None,
         })
@@ -194,11 +200,7 @@ impl Report {
         let Some(d) = &self.dominant_modes else {
             return;
         };
-        let _ = writeln!(
-            md,
-            "## Dominant modes, in units of t
-"
-        );
+        let _ = writeln!(md, "## Dominant modes, in units of t\n");
         let _ = writeln!(
             md,
             "The modes that carry {:.0}% of the output energy (a pair counted once), with the \
@@ -279,22 +281,46 @@ impl Report {
             md,
             "Angle in radians per step; period = 2π/|angle| in steps (— for a positive real \
              eigenvalue). \"Matched\" is the partner after optimal (bottleneck) matching and \
-             \"error\" its distance. Energy is the mode's share of the output energy.\n"
+             \"error\" its distance. Energy is the mode's share of the output energy.{}\n",
+            if a.bound.is_some() {
+                " CRB σ is the Cramér–Rao bound's standard deviation of each true eigenvalue \
+                 (and of each eigenvalue of A − K H) for this run's data: no unbiased estimator \
+                 does better on average."
+            } else {
+                ""
+            }
         );
-        table_head(
-            md,
-            &[
-                "set", "λ", "abs λ", "angle", "period", "matched", "error", "energy",
-            ],
-        );
-        let none = |_: usize| String::new();
+        let mut head = vec![
+            "set", "λ", "abs λ", "angle", "period", "matched", "error", "energy",
+        ];
+        if a.bound.is_some() {
+            head.push("CRB σ");
+        }
+        table_head(md, &head);
+        let none = |_: usize| self.extra_cells(String::new(), String::new());
         let energy = |j: usize| {
-            a.modes
+            let e = a
+                .modes
                 .as_ref()
                 .and_then(|m| m.mode(j))
-                .map_or(String::new(), |m| format!("{:.2e}", m.energy_share))
+                .map_or(String::new(), |m| format!("{:.2e}", m.energy_share));
+            self.extra_cells(e, String::new())
         };
-        eigenvalue_rows(md, "truth: A", &a.truth, &[], None, &none);
+        let sigma = |values: Option<&Vec<f64>>, j: usize| {
+            values
+                .and_then(|v| v.get(j))
+                .map_or(String::new(), |s| format!("{s:.2e}"))
+        };
+        let bound = a.bound.as_ref();
+        let truth_sigma =
+            |j: usize| self.extra_cells(String::new(), sigma(bound.map(|b| &b.std_devs), j));
+        let closed_loop_sigma = |j: usize| {
+            self.extra_cells(
+                String::new(),
+                sigma(bound.and_then(|b| b.closed_loop_std_devs.as_ref()), j),
+            )
+        };
+        eigenvalue_rows(md, "truth: A", &a.truth, &[], None, &truth_sigma);
         eigenvalue_rows(
             md,
             "RNN: recovered dynamics",
@@ -322,9 +348,24 @@ impl Report {
                 &none,
             ),
         }
-        eigenvalue_rows(md, "Kalman: A − K H", &a.closed_loop, &[], None, &none);
+        eigenvalue_rows(
+            md,
+            "Kalman: A − K H",
+            &a.closed_loop,
+            &[],
+            None,
+            &closed_loop_sigma,
+        );
         self.baseline_rows(md);
         let _ = writeln!(md);
+    }
+
+    /// The last cells of an eigenvalue row: the energy and, when the report has a bound, σ.
+    fn extra_cells(&self, energy: String, sigma: String) -> String {
+        match self.analysis.bound {
+            Some(_) => format!("{energy} | {sigma}"),
+            None => energy,
+        }
     }
 
     /// The baselines' rows of the eigenvalue table, each matched against the truth.
@@ -337,7 +378,7 @@ impl Report {
                 &b.eigenvalues,
                 &a.truth,
                 b.matching.as_ref(),
-                &|_| String::new(),
+                &|_| self.extra_cells(String::new(), String::new()),
             );
         }
     }

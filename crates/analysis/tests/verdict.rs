@@ -197,3 +197,67 @@ fn true_system_json_with_and_without_the_point() {
     let back: TrueSystem = serde_json::from_str(&text).expect("parses");
     assert_eq!(back.linearisation_point, Some(top()));
 }
+
+/// The Cramér–Rao bound placed beside the errors: each eigen error divided by the bound's
+/// `max σ` (a baseline's too; in predictor mode `U` against `A − K H` by the closed-loop bound,
+/// and not `U` against `A`), the per-eigenvalue σ in the table's column, and the verdict says
+/// the multiple.
+#[test]
+fn the_bound_gives_each_error_as_a_multiple() {
+    use dynrec_analysis::EigenvalueBound;
+    let truth = common::oscillator_with_gain();
+    let t = DMatrix::from_row_slice(2, 2, &[1.0, 0.3, 0.0, 1.0]);
+    let mut weights = common::predictor_network(&truth, &t, Activation::Linear);
+    weights.u[(0, 0)] += 1e-3; // an error of about 1e-3
+    let mut analysis =
+        analyse(&weights, Some(&truth), None, &AnalysisConfig::default()).expect("analysis");
+    analysis
+        .add_baseline("em", &(&truth.a + DMatrix::from_element(2, 2, 2e-4)))
+        .expect("baseline");
+    let rnn = analysis
+        .rnn_matching
+        .as_ref()
+        .expect("matched")
+        .max_distance;
+    let em = analysis.baselines[0]
+        .matching
+        .as_ref()
+        .expect("matched")
+        .max_distance;
+    let closed = analysis
+        .closed_loop_matching
+        .as_ref()
+        .expect("matched")
+        .max_distance;
+    analysis.add_bound(EigenvalueBound {
+        std_devs: vec![4e-4, 5e-4],
+        max_std: 5e-4,
+        closed_loop_std_devs: Some(vec![1e-2, 2e-2]),
+        closed_loop_max_std: Some(2e-2),
+        design: "a test design".into(),
+    });
+    let ratios = analysis.eigen_error_crb_ratios();
+    approx::assert_relative_eq!(ratios["rnn"], rnn / 5e-4, epsilon = 1e-12);
+    approx::assert_relative_eq!(ratios["em"], em / 5e-4, epsilon = 1e-12);
+    approx::assert_relative_eq!(
+        ratios["recurrent_vs_closed_loop"],
+        closed / 2e-2,
+        epsilon = 1e-12
+    );
+    assert!(!ratios.contains_key("recurrent"));
+    assert!(
+        analysis
+            .verdict
+            .ends_with(&format!("The eigen error is {:.2}× the Cramér–Rao bound of this data (σ = 5.0e-4 per eigenvalue).", rnn / 5e-4)),
+        "{}",
+        analysis.verdict
+    );
+    let report = dynrec_analysis::Report::new(&serde_json::json!({}), analysis).expect("report");
+    assert_eq!(report.eigen_error_crb_ratio, ratios);
+    let md = report.markdown().expect("markdown");
+    assert!(md.contains("| CRB σ |"));
+    assert!(
+        md.contains("| 4.00e-4 |") && md.contains("| 2.00e-2 |"),
+        "{md}"
+    );
+}

@@ -40,6 +40,10 @@ pub struct BaselineOutcome {
     pub iterations: Option<usize>,
     /// EM: whether the relative tolerance was reached.
     pub converged: Option<bool>,
+    /// Eigen error of the estimate's own steady-state predictor closed loop
+    /// `A_b − K_b H_b` against the true `A − K H` (predictor-mode runs with a known truth).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_loop_error: Option<f64>,
 }
 
 /// How the baselines' model order is chosen.
@@ -323,5 +327,6 @@ fn evaluate(
         log_likelihood: None,
         iterations: None,
         converged: None,
+        closed_loop_error: None,
     })
 }

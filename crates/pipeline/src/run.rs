@@ -12,10 +12,14 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use dynrec_analysis::consistency::RestartFit;
+use dynrec_analysis::match_eigenvalues;
 use dynrec_analysis::modes::dominant_modes;
 use dynrec_analysis::plots::{self, Floor, PredictionTrace, SingularValues};
-use dynrec_analysis::{Analysis, AnalysisConfig, DominantModes, Report, analyse};
+use dynrec_analysis::{
+    Analysis, AnalysisConfig, C64, DominantModes, EigenvalueBound, Report, analyse,
+};
 use dynrec_model::{Compute, Fit, Mode, NetworkConfig, SequenceData, TrainingConfig, train};
+use dynrec_sysid::{CrbConfig, EigenCrb, cramer_rao};
 use dynrec_truth::{Dataset, Dynamics, SimulationConfig, simulate};
 use nalgebra::DMatrix;
 use serde::Serialize;
@@ -303,9 +307,117 @@ pub fn compare_baselines(
             .add_baseline(&outcome.name, estimate.a())
             .context("adding a baseline to the analysis")?;
         outcome.eigen_error = added.matching.as_ref().map(|m| m.max_distance);
+        // A predictor is compared with A − K H too: the estimate's own closed loop beside it.
+        if analysis.mode == Mode::Predictor && !analysis.closed_loop.is_empty() {
+            outcome.closed_loop_error = estimate
+                .steady_state()
+                .ok()
+                .and_then(|ss| dynrec_analysis::eigenvalues(&ss.closed_loop).ok())
+                .map(|eig| match_eigenvalues(&analysis.closed_loop, &eig).max_distance);
+        }
     }
     analysis.notes.append(&mut baselines.notes);
     Ok(baselines)
+}
+
+/// Stage 5: how close to the limit. For a known linear truth, the Cramér–Rao bound on its
+/// eigenvalues (and, in predictor mode, on those of `A − K H`) from the exact Fisher
+/// information of the true parameters over this run's training sequences, placed beside the
+/// eigen errors; otherwise, or when an eigenvalue is not identifiable from the data, a note
+/// says why there is no bound.
+pub fn bound_eigenvalues(
+    analysis: &mut Analysis,
+    truth: Option<&Truth<'_>>,
+    train: &Dataset,
+    mode: Mode,
+) {
+    let Some(truth) = truth else {
+        return;
+    };
+    if let Some(e) = &truth.equilibrium {
+        analysis.notes.push(format!(
+            "No Cramér–Rao bound: the system is nonlinear, and its linearisation at `{}` is \
+             not the model of the data.",
+            e.name
+        ));
+        return;
+    }
+    let config = CrbConfig {
+        closed_loop: mode == Mode::Predictor,
+        ..CrbConfig::default()
+    };
+    let crb = match cramer_rao(&truth.linear, &train.sequences, &config) {
+        Ok(crb) => crb,
+        Err(e) => {
+            analysis.notes.push(format!("No Cramér–Rao bound: {e}."));
+            return;
+        }
+    };
+    let bound = match &crb.open_loop {
+        EigenCrb::Bound(b) => b,
+        EigenCrb::NotIdentifiable(n) => {
+            analysis.notes.push(not_identifiable("A", n));
+            return;
+        }
+    };
+    let pairs = |b: &dynrec_sysid::EigenBound| -> Vec<(C64, f64)> {
+        b.eigenvalues
+            .iter()
+            .copied()
+            .zip(b.std_devs.iter().copied())
+            .collect()
+    };
+    let (closed_loop_std_devs, closed_loop_max_std) = match &crb.closed_loop {
+        Some(EigenCrb::Bound(b)) => (
+            Some(EigenvalueBound::aligned(&analysis.closed_loop, &pairs(b))),
+            Some(b.max_std),
+        ),
+        Some(EigenCrb::NotIdentifiable(n)) => {
+            analysis.notes.push(not_identifiable("A − K H", n));
+            (None, None)
+        }
+        None => (None, None),
+    };
+    let rows: usize = train.sequences.iter().map(|s| s.len()).sum();
+    let missing = train
+        .sequences
+        .iter()
+        .any(|s| s.measurements.iter().any(|z| !z.is_finite()));
+    analysis.add_bound(EigenvalueBound {
+        std_devs: EigenvalueBound::aligned(&analysis.truth, &pairs(bound)),
+        max_std: bound.max_std,
+        closed_loop_std_devs,
+        closed_loop_max_std,
+        design: format!(
+            "the exact expected Fisher information of (A, B, H, Q, R) at their true values over \
+             this run's {} training sequences ({rows} rows{}{}), with x0 and P0 known, the \
+             similarity directions removed",
+            train.sequences.len(),
+            if train.n_inputs() > 0 {
+                ", their inputs as drawn"
+            } else {
+                ""
+            },
+            if missing {
+                ", their missing measurements as they are"
+            } else {
+                ""
+            },
+        ),
+    });
+}
+
+/// The note saying that an eigenvalue of `what` is not identifiable from the data.
+fn not_identifiable(what: &str, n: &dynrec_sysid::NotIdentifiable) -> String {
+    format!(
+        "No Cramér–Rao bound on eig({what}): the eigenvalue {:.4} {} {:.4}i is not identifiable \
+         from this data ({:.0}% of its gradient lies in the null space of the Fisher \
+         information beyond the similarity directions).",
+        n.worst.re,
+        if n.worst.im < 0.0 { "−" } else { "+" },
+        n.worst.im.abs(),
+        100.0 * n.gradient_in_null_space
+    )
 }
 
 /// Trains on `data.train`, compares with the references on `data.held_out`, analyses the
@@ -345,6 +457,7 @@ pub fn fit_and_report(
         })
         .collect();
     analysis.check_consistency(&restarts, &settings.analysis);
+    bound_eigenvalues(&mut analysis, truth, data.train, settings.network.mode);
     let outcome = outcome(
         data,
         settings,
@@ -437,6 +550,8 @@ fn outcome(
         baselines: baselines.fitted.iter().map(|(o, _)| o.clone()).collect(),
         equilibrium: truth.and_then(|t| t.equilibrium.clone()),
         weights: Some(trained.fit.weights().clone()),
+        crb_max_std: analysis.bound.as_ref().map(|b| b.max_std),
+        crb_closed_loop_max_std: analysis.bound.as_ref().and_then(|b| b.closed_loop_max_std),
         dominant_modes: match (truth, time_step(data.train)) {
             (None, Some(dt)) => Some(DominantModes {
                 time_step: dt,
