@@ -19,6 +19,7 @@
 pub mod data;
 pub mod device;
 pub mod error;
+mod fused;
 pub mod inference;
 pub mod model;
 mod optim;

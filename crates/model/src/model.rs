@@ -207,6 +207,8 @@ pub(crate) struct Feedback {
     /// For each step, `[batch, p]` with 1 where `z_{k-1}` is missing (fed `y_{k-1}` instead), or
     /// `None` when nothing is missing at that step.
     pub missing: Vec<Option<Tensor<2>>>,
+    /// The same flags on the host, for the fused recurrence.
+    pub flags: std::sync::Arc<crate::fused::MissingFlags>,
 }
 
 pub(crate) fn matrix_to_tensor(m: &DMatrix<f64>, device: &Device) -> Tensor<2> {
@@ -411,6 +413,9 @@ impl Elman {
         feedback: Option<&Feedback>,
         unroll: Unroll,
     ) -> Tensor<2> {
+        if unroll.scan && std::env::var("DYNREC_RECURRENCE").as_deref() != Ok("scan") {
+            return crate::fused::hidden(self, inputs, batch, steps, h0, feedback, unroll.truncation);
+        }
         // W in_k + b for every step at once: one matmul instead of `steps`.
         let mut drive = self.w.val().matmul(inputs);
         if let Some(b) = &self.b {
