@@ -67,8 +67,6 @@ pub(crate) trait Real:
     const ONE: Self;
     /// Hyperbolic tangent.
     fn tanh(self) -> Self;
-    /// Widening to `f64` (for reductions reported in `f64`).
-    fn to_f64(self) -> f64;
 }
 
 impl Real for f32 {
@@ -77,9 +75,6 @@ impl Real for f32 {
     fn tanh(self) -> Self {
         f32::tanh(self)
     }
-    fn to_f64(self) -> f64 {
-        f64::from(self)
-    }
 }
 
 impl Real for f64 {
@@ -87,9 +82,6 @@ impl Real for f64 {
     const ONE: Self = 1.0;
     fn tanh(self) -> Self {
         f64::tanh(self)
-    }
-    fn to_f64(self) -> f64 {
-        self
     }
 }
 
@@ -247,8 +239,248 @@ pub(crate) struct ForwardScratch<T> {
     fed: Vec<T>,
 }
 
+/// Below this many sequences the loops run sequence by sequence over scalars (as a hand-written
+/// BPTT would); from it on they run step by step over the whole batch, element-wise across the
+/// sequences, which the compiler vectorises.
+pub(crate) const LANES_FROM: usize = 8;
+
 /// The forward pass: writes `h_k` for every step into `hidden` (`[n, N]`).
 pub(crate) fn forward<T: Real>(
+    run: &Run<'_, T>,
+    weights: &Weights<T>,
+    hidden: &mut [T],
+    scratch: &mut ForwardScratch<T>,
+) {
+    if run.dims.batch >= LANES_FROM {
+        forward_lanes(run, weights, hidden, scratch);
+    } else {
+        forward_scalar(run, weights, hidden, scratch);
+    }
+}
+
+/// Backpropagation through time (module docs): the gradients of `L` given `upstream` =
+/// `∂L/∂h_k` from outside the recurrence (`[n, N]`) and the states `hidden` of [`forward`].
+pub(crate) fn backward<T: Real>(
+    run: &Run<'_, T>,
+    weights: &Weights<T>,
+    hidden: &[T],
+    upstream: &[T],
+    want_x: bool,
+    scratch: &mut BackwardScratch<T>,
+) -> Grads<T> {
+    if run.dims.batch >= LANES_FROM {
+        backward_lanes(run, weights, hidden, upstream, want_x, scratch)
+    } else {
+        backward_scalar(run, weights, hidden, upstream, want_x, scratch)
+    }
+}
+
+/// [`forward`] one sequence at a time, over scalars.
+fn forward_scalar<T: Real>(
+    run: &Run<'_, T>,
+    weights: &Weights<T>,
+    hidden: &mut [T],
+    scratch: &mut ForwardScratch<T>,
+) {
+    let Dims {
+        n,
+        d,
+        p,
+        m,
+        batch: bsz,
+        steps,
+    } = run.dims;
+    let cols = run.dims.columns();
+    let Weights { u, w, b, v, c } = weights;
+    reset(&mut scratch.prev, n);
+    reset(&mut scratch.next, n);
+    reset(&mut scratch.fed, p);
+    let ForwardScratch { prev, next, fed } = scratch;
+    for i in 0..bsz {
+        match run.h0 {
+            Some(h0) => (0..n).for_each(|l| prev[l] = h0[l * bsz + i]),
+            None => prev.fill(T::ZERO),
+        }
+        for k in 0..steps {
+            let col = k * bsz + i;
+            let has_prev = k > 0 || run.h0.is_some();
+            for j in 0..n {
+                let mut a = b[j];
+                for l in 0..d {
+                    a += w[j * d + l] * run.x[l * cols + col];
+                }
+                next[j] = a;
+            }
+            if has_prev {
+                for j in 0..n {
+                    let mut a = next[j];
+                    for l in 0..n {
+                        a += u[j * n + l] * prev[l];
+                    }
+                    next[j] = a;
+                }
+                if let Some(missing) = run.missing.filter(|missing| missing.at_step[k]) {
+                    for o in 0..p {
+                        fed[o] = T::ZERO;
+                        if missing.flags[o * cols + col] {
+                            let mut y = c[o];
+                            for l in 0..n {
+                                y += v[o * n + l] * prev[l];
+                            }
+                            fed[o] = y;
+                            for j in 0..n {
+                                next[j] += w[j * d + m + o] * y;
+                            }
+                        }
+                    }
+                }
+            }
+            activate(run.activation, next);
+            for j in 0..n {
+                hidden[j * cols + col] = next[j];
+            }
+            std::mem::swap(prev, next);
+        }
+    }
+}
+
+/// [`backward`] one sequence at a time, over scalars.
+fn backward_scalar<T: Real>(
+    run: &Run<'_, T>,
+    weights: &Weights<T>,
+    hidden: &[T],
+    upstream: &[T],
+    want_x: bool,
+    scratch: &mut BackwardScratch<T>,
+) -> Grads<T> {
+    let Dims {
+        n,
+        d,
+        p,
+        m,
+        batch: bsz,
+        steps,
+    } = run.dims;
+    let cols = run.dims.columns();
+    let Weights { u, w, v, c, .. } = weights;
+    let mut grads = Grads {
+        u: vec![T::ZERO; n * n],
+        w: vec![T::ZERO; n * d],
+        b: vec![T::ZERO; n],
+        v: vec![T::ZERO; p * n],
+        c: vec![T::ZERO; p],
+        x: want_x.then(|| vec![T::ZERO; d * cols]),
+        h0: run.h0.map(|_| vec![T::ZERO; n * bsz]),
+    };
+    reset(&mut scratch.carry, n);
+    reset(&mut scratch.delta, n);
+    reset(&mut scratch.prev, n);
+    reset(&mut scratch.r, p);
+    let BackwardScratch {
+        carry: g,
+        delta,
+        prev,
+        r,
+        ..
+    } = scratch;
+    for i in 0..bsz {
+        g.fill(T::ZERO);
+        for k in (0..steps).rev() {
+            let col = k * bsz + i;
+            for j in 0..n {
+                let h = hidden[j * cols + col];
+                let a = upstream[j * cols + col] + g[j];
+                delta[j] = match run.activation {
+                    Activation::Linear => a,
+                    Activation::Tanh => a * (T::ONE - h * h),
+                    Activation::Relu => {
+                        if h > T::ZERO {
+                            a
+                        } else {
+                            T::ZERO
+                        }
+                    }
+                };
+            }
+            for j in 0..n {
+                let dj = delta[j];
+                grads.b[j] += dj;
+                for l in 0..d {
+                    grads.w[j * d + l] += dj * run.x[l * cols + col];
+                }
+            }
+            if let Some(gx) = grads.x.as_mut() {
+                for l in 0..d {
+                    let mut s = T::ZERO;
+                    for j in 0..n {
+                        s += w[j * d + l] * delta[j];
+                    }
+                    gx[l * cols + col] = s;
+                }
+            }
+            if k > 0 {
+                (0..n).for_each(|l| prev[l] = hidden[l * cols + col - bsz]);
+            } else if let Some(h0) = run.h0 {
+                (0..n).for_each(|l| prev[l] = h0[l * bsz + i]);
+            } else {
+                continue;
+            }
+            for j in 0..n {
+                let dj = delta[j];
+                for l in 0..n {
+                    grads.u[j * n + l] += dj * prev[l];
+                }
+            }
+            let feedback = run.missing.filter(|missing| missing.at_step[k]);
+            if let Some(missing) = feedback {
+                for o in 0..p {
+                    r[o] = T::ZERO;
+                    if missing.flags[o * cols + col] {
+                        let mut fed = c[o];
+                        let mut ro = T::ZERO;
+                        for l in 0..n {
+                            fed += v[o * n + l] * prev[l];
+                        }
+                        for j in 0..n {
+                            grads.w[j * d + m + o] += delta[j] * fed;
+                            ro += w[j * d + m + o] * delta[j];
+                        }
+                        for l in 0..n {
+                            grads.v[o * n + l] += ro * prev[l];
+                        }
+                        grads.c[o] += ro;
+                        r[o] = ro;
+                    }
+                }
+            }
+            if run.truncation.is_some_and(|w| k % w == 0) {
+                g.fill(T::ZERO);
+            } else {
+                for l in 0..n {
+                    let mut s = T::ZERO;
+                    for j in 0..n {
+                        s += u[j * n + l] * delta[j];
+                    }
+                    if feedback.is_some() {
+                        for o in 0..p {
+                            s += v[o * n + l] * r[o];
+                        }
+                    }
+                    g[l] = s;
+                }
+            }
+            if k == 0
+                && let Some(gh0) = grads.h0.as_mut()
+            {
+                (0..n).for_each(|l| gh0[l * bsz + i] = g[l]);
+            }
+        }
+    }
+    grads
+}
+
+/// [`forward`] step by step over the whole batch, element-wise across the sequences.
+fn forward_lanes<T: Real>(
     run: &Run<'_, T>,
     weights: &Weights<T>,
     hidden: &mut [T],
@@ -337,9 +569,8 @@ fn reduce_lanes<T: Real>(acc: &[T], batch: usize) -> Vec<T> {
         .collect()
 }
 
-/// Backpropagation through time (module docs): the gradients of `L` given `upstream` =
-/// `∂L/∂h_k` from outside the recurrence (`[n, N]`) and the states `hidden` of [`forward`].
-pub(crate) fn backward<T: Real>(
+/// [`backward`] step by step over the whole batch, element-wise across the sequences.
+fn backward_lanes<T: Real>(
     run: &Run<'_, T>,
     weights: &Weights<T>,
     hidden: &[T],
@@ -510,5 +741,148 @@ pub(crate) fn backward<T: Real>(
         c: reduce_lanes(acc_c, bsz),
         x: grad_x,
         h0: grad_h0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::Xoshiro256PlusPlus;
+    use rand::{RngExt, SeedableRng};
+
+    fn random(rng: &mut Xoshiro256PlusPlus, len: usize, scale: f64) -> Vec<f64> {
+        (0..len)
+            .map(|_| scale * (2.0 * rng.random::<f64>() - 1.0))
+            .collect()
+    }
+
+    /// The scalar (sequence by sequence) and the lane (whole batch per step) loops compute the
+    /// same hidden states and the same gradients, for every activation, with an initial state,
+    /// fed-back predictions, a truncation window and the input gradient (to 1e-12 in f64).
+    #[test]
+    fn scalar_and_lane_loops_agree() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
+        let (n, m, p, steps, batch) = (3, 2, 2, 11, LANES_FROM + 1);
+        let dims = Dims {
+            n,
+            d: m + p,
+            p,
+            m,
+            batch,
+            steps,
+        };
+        let cols = dims.columns();
+        let weights = Weights {
+            u: random(&mut rng, n * n, 0.5),
+            w: random(&mut rng, n * (m + p), 0.8),
+            b: random(&mut rng, n, 0.3),
+            v: random(&mut rng, p * n, 0.8),
+            c: random(&mut rng, p, 0.3),
+        };
+        let x = random(&mut rng, (m + p) * cols, 1.0);
+        let h0 = random(&mut rng, n * batch, 1.0);
+        let upstream = random(&mut rng, n * cols, 1.0);
+        let flags: Vec<bool> = (0..p * cols)
+            .map(|at| at % cols >= batch && rng.random::<f64>() < 0.3)
+            .collect();
+        let at_step = (0..steps)
+            .map(|k| (0..p).any(|o| (0..batch).any(|i| flags[o * cols + k * batch + i])))
+            .collect();
+        let missing = MissingFlags { flags, at_step };
+        for activation in [Activation::Linear, Activation::Tanh, Activation::Relu] {
+            for (h0, truncation) in [(None, None), (Some(&h0[..]), Some(4))] {
+                let run = Run {
+                    dims,
+                    activation,
+                    x: &x,
+                    h0,
+                    missing: Some(&missing),
+                    truncation,
+                };
+                let mut lanes = vec![0.0; n * cols];
+                let mut scalar = vec![0.0; n * cols];
+                forward_lanes(&run, &weights, &mut lanes, &mut ForwardScratch::default());
+                forward_scalar(&run, &weights, &mut scalar, &mut ForwardScratch::default());
+                let close = |a: &[f64], b: &[f64]| {
+                    assert_eq!(a.len(), b.len());
+                    for (a, b) in a.iter().zip(b) {
+                        assert!((a - b).abs() <= 1e-12 * (1.0 + b.abs()), "{a} vs {b}");
+                    }
+                };
+                close(&lanes, &scalar);
+                let mut scratch = BackwardScratch::default();
+                let gl = backward_lanes(&run, &weights, &lanes, &upstream, true, &mut scratch);
+                let gs = backward_scalar(&run, &weights, &lanes, &upstream, true, &mut scratch);
+                for (a, b) in [
+                    (&gl.u, &gs.u),
+                    (&gl.w, &gs.w),
+                    (&gl.b, &gs.b),
+                    (&gl.v, &gs.v),
+                    (&gl.c, &gs.c),
+                ] {
+                    close(a, b);
+                }
+                close(
+                    gl.x.as_deref().expect("x lanes"),
+                    gs.x.as_deref().expect("x scalar"),
+                );
+                assert_eq!(gl.h0.is_some(), gs.h0.is_some());
+                if let (Some(a), Some(b)) = (&gl.h0, &gs.h0) {
+                    close(a, b);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+    use std::time::Instant;
+
+    /// Not a check: times the kernel alone on the long-series workload's sizes.
+    #[test]
+    #[ignore]
+    fn time_kernel() {
+        for (batch, steps, n, d) in [(1usize, 2000usize, 3usize, 2usize), (64, 200, 4, 1)] {
+            let dims = Dims { n, d, p: 1, m: 1.min(d - 1), batch, steps };
+            let cols = dims.columns();
+            let weights = Weights {
+                u: vec![0.1f32; n * n],
+                w: vec![0.2; n * d],
+                b: vec![0.1; n],
+                v: vec![0.3; n],
+                c: vec![0.0; 1],
+            };
+            let x: Vec<f32> = (0..d * cols).map(|i| ((i % 7) as f32) * 0.1).collect();
+            let up: Vec<f32> = (0..n * cols).map(|i| ((i % 5) as f32) * 0.01).collect();
+            let flags: Vec<bool> = (0..cols).map(|i| i % 33 == 5).collect();
+            let at_step = (0..steps).map(|k| (0..batch).any(|i| flags[k * batch + i])).collect();
+            let missing = MissingFlags { flags, at_step };
+            for activation in [Activation::Linear, Activation::Tanh] {
+                let run = Run {
+                    dims,
+                    activation,
+                    x: &x,
+                    h0: None,
+                    missing: (d > 1).then_some(&missing),
+                    truncation: None,
+                };
+                let mut hidden = vec![0.0; n * cols];
+                let (mut fs, mut bs) = (ForwardScratch::default(), BackwardScratch::default());
+                let mut best = (f64::INFINITY, f64::INFINITY);
+                for _ in 0..200 {
+                    let t0 = Instant::now();
+                    forward(&run, &weights, &mut hidden, &mut fs);
+                    let t1 = Instant::now();
+                    let g = backward(&run, &weights, &hidden, &up, false, &mut bs);
+                    let t2 = Instant::now();
+                    std::hint::black_box(g);
+                    best.0 = best.0.min((t1 - t0).as_secs_f64() * 1e3);
+                    best.1 = best.1.min((t2 - t1).as_secs_f64() * 1e3);
+                }
+                println!("B={batch} T={steps} n={n} {activation:?}: forward {:.4} ms, backward {:.4} ms", best.0, best.1);
+            }
+        }
     }
 }
