@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::{Batch, SequenceData, Standardisation, check_dataset, make_batch};
 use crate::error::{ModelError, Result, config_error};
 use crate::inference::TrainedRnn;
-use crate::model::{Elman, ElmanConfig, Unroll, read_vec, squared_error_sums};
+use crate::model::{Elman, ElmanConfig, Unroll, read_vec};
 use crate::optim::{Adam, Lbfgs, LbfgsStop, clip_norm};
 use crate::weights::{Activation, Mode, RnnWeights};
 
@@ -114,8 +114,10 @@ pub struct TrainingConfig {
     /// Standardise inputs and outputs for training (default true); exported weights are in the
     /// original units either way. Without biases only the scale is changed, not the mean.
     pub standardise: bool,
-    /// Evaluate linear networks with a parallel scan instead of stepping through time
-    /// (default true; same result, fewer tensor operations).
+    /// Run the recurrence, readout and loss as one fused operation with a hand-written
+    /// backward pass (default true; see `crate::fused`). `false` steps through time with Burn's
+    /// tensor operations: same result, several times slower, kept for cross-checks. (The name
+    /// is historical: it once chose a parallel scan for linear networks.)
     pub scan: bool,
 }
 
@@ -433,16 +435,7 @@ impl Objective<'_> {
     fn evaluate(&self, theta: &[f64], batch: &Batch, with_grad: bool) -> Result<Evaluation> {
         let weights = self.layout.unflatten(theta, self.activation, self.mode);
         let elman = Elman::from_weights(&weights, self.layout.bias, self.device)?;
-        let hidden = elman.hidden_columns(
-            batch.inputs.clone(),
-            batch.batch,
-            batch.steps,
-            None,
-            batch.feedback.as_ref(),
-            self.unroll,
-        );
-        let outputs = elman.readout_columns(hidden);
-        let sse = squared_error_sums(outputs, batch.targets.clone(), batch.mask.clone());
+        let sse = elman.squared_errors(batch, self.unroll);
         if !with_grad {
             return Ok(Evaluation {
                 sse: read_vec(sse)?,

@@ -1,24 +1,33 @@
-//! The fused recurrence as one Burn operation with a hand-written backward pass.
+//! The fused recurrence as Burn operations with hand-written backward passes.
 //!
 //! Burn 0.22's user-facing tensors carry no backend type; a custom operation is a *backend
 //! extension* (Burn's `extension` feature): a trait extending `burn::backend::Backend`, annotated
 //! with `#[backend_extension(..)]`, which generates its `Dispatch` implementation (run-time routing
-//! from a `Tensor<D>`'s dispatch primitive to the concrete backend). The trait is implemented
+//! from a `Tensor<D>`'s dispatch primitive to the concrete backend, or to `Autodiff<B, C>` when the
+//! inputs live on an autodiff device). The trait is implemented
 //!
-//! - for the concrete CPU backends (`Flex`, and `NdArray` when compiled in) by its default body,
-//!   the forward pass on the host ([`forward_host`]);
+//! - for the concrete CPU backends (`Flex`, and `NdArray` when compiled in) by its default
+//!   bodies: the forward pass on the host;
 //! - for `Autodiff<B, C>` by hand: the forward pass again, plus a [`Backward`] step registered
 //!   with Burn's autodiff graph (`Backward::prepare` → `OpsKind::Tracked` → `finish(state, out)`),
-//!   exactly the mechanism burn-autodiff uses for its own operations. Its state keeps the host
-//!   copies of the weights, inputs and hidden states made by the forward pass, so the backward
-//!   pass reads only the incoming gradient `∂L/∂H`.
+//!   the mechanism burn-autodiff uses for its own operations. Its state keeps the host copies of
+//!   the weights, inputs and hidden states made by the forward pass, so the backward pass reads
+//!   only the incoming gradient.
 //!
-//! Both passes read the small tensors into host vectors, run the allocation-light loops of
-//! [`super::kernel`] in the tensors' float type (`f64` stays `f64`; every other type runs in
-//! `f32`), and hand the results back as tensors of the original dtype.
+//! Two operations share the loops of [`super::kernel`]:
+//!
+//! - [`ElmanOps::elman_hidden`]: the hidden states `[n, steps · batch]`, for a graph that goes on
+//!   with ordinary Burn operations (readout, any loss);
+//! - [`ElmanOps::elman_squared_errors`]: the training loss's per-component sums of squared errors
+//!   `[p, 1]` (recurrence, readout and masked errors in one operation; the targets and mask are
+//!   constants).
+//!
+//! Both read the small tensors into host vectors, run in the tensors' float type (`f64` stays
+//! `f64`; every other type runs in `f32`), and hand the results back in the original dtype.
 
 use std::sync::Arc;
 
+use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
@@ -50,16 +59,17 @@ pub struct Spec {
     pub missing: Option<Arc<MissingFlags>>,
 }
 
-/// The fused Elman recurrence as a Burn backend operation.
+/// The fused Elman recurrence as Burn backend operations.
+///
+/// # Shapes (both operations)
+/// - `u`: `[n, n]`, `w`: `[n, d]`, `b`: `[n]`, `v`: `[p, n]`, `c`: `[p]`
+/// - `x`: `[d, steps · batch]`, time-major columns
+/// - `h0`: `[n, batch]` (read only when `spec.has_h0`)
+/// - `targets`, `mask`: `[p, steps · batch]`
 #[backend_extension(Flex: cfg(feature = "flex"), NdArray: cfg(feature = "ndarray"), Autodiff)]
 pub trait ElmanOps: Backend {
-    /// The hidden states of the whole sequence (module docs of [`super::kernel`]).
-    ///
-    /// # Shapes
-    /// - `u`: `[n, n]`, `w`: `[n, d]`, `b`: `[n]`, `v`: `[p, n]`, `c`: `[p]`
-    /// - `x`: `[d, steps · batch]`, time-major columns
-    /// - `h0`: `[n, batch]` (read only when `spec.has_h0`)
-    /// - returns `[n, steps · batch]`
+    /// The hidden states of the whole sequence (module docs of [`super::kernel`]),
+    /// `[n, steps · batch]`.
     fn elman_hidden(
         u: FloatTensor<Self>,
         w: FloatTensor<Self>,
@@ -70,7 +80,24 @@ pub trait ElmanOps: Backend {
         h0: FloatTensor<Self>,
         spec: Spec,
     ) -> FloatTensor<Self> {
-        forward_host::<Self>([u, w, b, v, c, x, h0], &spec).0
+        forward_host::<Self>([u, w, b, v, c, x, h0], None, &spec).0
+    }
+
+    /// Per output component, the sum over every column of `(mask ∘ (V h_k + c − z_k))²`, `[p, 1]`
+    /// ([`kernel::squared_errors`]).
+    fn elman_squared_errors(
+        u: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        c: FloatTensor<Self>,
+        x: FloatTensor<Self>,
+        h0: FloatTensor<Self>,
+        targets: FloatTensor<Self>,
+        mask: FloatTensor<Self>,
+        spec: Spec,
+    ) -> FloatTensor<Self> {
+        forward_host::<Self>([u, w, b, v, c, x, h0], Some([targets, mask]), &spec).0
     }
 }
 
@@ -101,6 +128,8 @@ struct Saved<T> {
     x: Vec<T>,
     h0: Option<Vec<T>>,
     hidden: Vec<T>,
+    /// The masked errors `e` (`[p, N]`) when the operation ends in the loss.
+    errors: Option<Vec<T>>,
     dims: Dims,
     spec: Spec,
 }
@@ -125,15 +154,20 @@ enum State {
     F64(Arc<Saved<f64>>),
 }
 
-fn run_forward<T: Real + Element>(data: [TensorData; 7], dims: Dims, spec: &Spec) -> Saved<T> {
+/// Runs the forward pass in `T`; returns what to keep and the output values with their shape.
+fn run_forward<T: Real + Element>(
+    data: [TensorData; 7],
+    loss: Option<[TensorData; 2]>,
+    dims: Dims,
+    spec: &Spec,
+) -> (Saved<T>, Vec<T>, [usize; 2]) {
     let [u, w, b, v, c, x, h0] = data.map(host_vec::<T>);
-    let weights = Weights { u, w, b, v, c };
-    let h0 = spec.has_h0.then_some(h0);
     let mut saved = Saved {
-        weights,
+        weights: Weights { u, w, b, v, c },
         x,
-        h0,
+        h0: spec.has_h0.then_some(h0),
         hidden: vec![T::ZERO; dims.n * dims.columns()],
+        errors: None,
         dims,
         spec: spec.clone(),
     };
@@ -145,52 +179,69 @@ fn run_forward<T: Real + Element>(data: [TensorData; 7], dims: Dims, spec: &Spec
         &mut kernel::ForwardScratch::default(),
     );
     saved.hidden = hidden;
-    saved
+    match loss {
+        None => {
+            let out = saved.hidden.clone();
+            (saved, out, [dims.n, dims.columns()])
+        }
+        Some(loss) => {
+            let [targets, mask] = loss.map(host_vec::<T>);
+            let mut errors = vec![T::ZERO; dims.p * dims.columns()];
+            let sums = kernel::squared_errors(
+                dims,
+                &saved.weights,
+                &saved.hidden,
+                &targets,
+                &mask,
+                &mut errors,
+            );
+            saved.errors = Some(errors);
+            (saved, sums, [dims.p, 1])
+        }
+    }
 }
 
-/// The forward pass on the host: `[u, w, b, v, c, x, h0]` → the hidden states, and the state
-/// the backward pass needs.
-fn forward_host<B: Backend>(tensors: [FloatTensor<B>; 7], spec: &Spec) -> (FloatTensor<B>, State) {
+/// The forward pass on the host: `[u, w, b, v, c, x, h0]` (and `[targets, mask]` for the loss) →
+/// the output, and the state the backward pass needs.
+fn forward_host<B: Backend>(
+    tensors: [FloatTensor<B>; 7],
+    loss: Option<[FloatTensor<B>; 2]>,
+    spec: &Spec,
+) -> (FloatTensor<B>, State) {
     let device = tensors[0].device();
     let dtype = tensors[0].dtype();
-    let (n, d, p) = (
-        tensors[0].shape()[0],
-        tensors[1].shape()[1],
-        tensors[3].shape()[0],
-    );
     let dims = Dims {
-        n,
-        d,
-        p,
+        n: tensors[0].shape()[0],
+        d: tensors[1].shape()[1],
+        p: tensors[3].shape()[0],
         m: spec.n_inputs,
         batch: spec.batch,
         steps: spec.steps,
     };
     let data = tensors.map(read::<B>);
-    let shape = [n, dims.columns()];
+    let loss = loss.map(|l| l.map(read::<B>));
     if dtype == DType::F64 {
-        let saved = run_forward::<f64>(data, dims, spec);
-        let out = TensorData::new(saved.hidden.clone(), shape);
-        (
-            B::float_from_data(out, &device),
-            State::F64(Arc::new(saved)),
-        )
+        let (saved, out, shape) = run_forward::<f64>(data, loss, dims, spec);
+        let out = B::float_from_data(TensorData::new(out, shape), &device);
+        (out, State::F64(Arc::new(saved)))
     } else {
-        let saved = run_forward::<f32>(data, dims, spec);
-        let out = TensorData::new(saved.hidden.clone(), shape).convert_dtype(dtype);
-        (
-            B::float_from_data(out, &device),
-            State::F32(Arc::new(saved), dtype),
-        )
+        let (saved, out, shape) = run_forward::<f32>(data, loss, dims, spec);
+        let out = TensorData::new(out, shape).convert_dtype(dtype);
+        let out = B::float_from_data(out, &device);
+        (out, State::F32(Arc::new(saved), dtype))
     }
 }
 
-/// The backward step of [`ElmanOps::elman_hidden`]: BPTT on the host (module docs of
-/// [`super::kernel`]), one gradient per tracked input.
-#[derive(Debug)]
-struct ElmanBackward;
+/// `[(primitive, guard); N]` → `([primitive; N], [guard; N])`.
+fn unzip<P, G, const N: usize>(parts: [(P, G); N]) -> ([P; N], [G; N]) {
+    let (primitives, guards): (Vec<P>, Vec<G>) = parts.into_iter().unzip();
+    match (primitives.try_into(), guards.try_into()) {
+        (Ok(primitives), Ok(guards)) => (primitives, guards),
+        _ => unreachable!("N parts give N primitives and N guards"),
+    }
+}
 
-/// Input order of the operation (and of `Ops::parents`).
+/// Input order of the operations (and of `Ops::parents`).
 const U: usize = 0;
 const W: usize = 1;
 const B_: usize = 2;
@@ -199,52 +250,100 @@ const C: usize = 4;
 const X: usize = 5;
 const H0: usize = 6;
 
+/// The backward pass in `T`: from the gradient of the operation's output to one gradient per
+/// tracked input (`parents`, in input order; the loss's targets and mask get none).
 fn backward_typed<B: Backend, T: Real + Element>(
     saved: &Saved<T>,
     dtype: DType,
-    ops: &Ops<State, 7>,
+    parents: &[Option<NodeId>],
+    output_grad: FloatTensor<B>,
     grads: &mut Gradients,
 ) {
-    let upstream = grads.consume::<B>(&ops.node);
-    let device = upstream.device();
-    let upstream: Vec<T> = host_vec(read::<B>(upstream));
-    let want_x = ops.parents[X].is_some();
-    let g = kernel::backward(
+    let device = output_grad.device();
+    let output_grad: Vec<T> = host_vec(read::<B>(output_grad));
+    let dims = saved.dims;
+    let Dims { n, d, p, batch, .. } = dims;
+    // ∂L/∂h from outside the recurrence, and (for the loss) the readout's ∂V, ∂c.
+    let (upstream, readout) = match &saved.errors {
+        None => (output_grad, None),
+        Some(errors) => {
+            let mut upstream = vec![T::ZERO; n * dims.columns()];
+            let readout = kernel::squared_errors_backward(
+                dims,
+                &saved.weights,
+                &saved.hidden,
+                errors,
+                &output_grad,
+                &mut upstream,
+            );
+            (upstream, Some(readout))
+        }
+    };
+    let mut g = kernel::backward(
         &saved.run(),
         &saved.weights,
         &saved.hidden,
         &upstream,
-        want_x,
+        parents[X].is_some(),
         &mut kernel::BackwardScratch::default(),
     );
-    let Dims { n, d, p, batch, .. } = saved.dims;
-    let feedback = saved.spec.missing.is_some();
+    let through_v = saved.spec.missing.is_some() || readout.is_some();
+    if let Some((grad_v, grad_c)) = readout {
+        g.v.iter_mut().zip(grad_v).for_each(|(a, b)| *a += b);
+        g.c.iter_mut().zip(grad_c).for_each(|(a, b)| *a += b);
+    }
     let h0 = if saved.spec.has_h0 { g.h0 } else { None };
     let parts: [(usize, Option<Vec<T>>, Vec<usize>); 7] = [
         (U, Some(g.u), vec![n, n]),
         (W, Some(g.w), vec![n, d]),
         (B_, Some(g.b), vec![n]),
-        (V, feedback.then_some(g.v), vec![p, n]),
-        (C, feedback.then_some(g.c), vec![p]),
-        (X, g.x, vec![d, saved.dims.columns()]),
+        (V, through_v.then_some(g.v), vec![p, n]),
+        (C, through_v.then_some(g.c), vec![p]),
+        (X, g.x, vec![d, dims.columns()]),
         (H0, h0, vec![n, batch]),
     ];
     for (index, values, shape) in parts {
-        if let (Some(node), Some(values)) = (&ops.parents[index], values) {
+        if let (Some(id), Some(values)) = (parents[index], values) {
             let data = TensorData::new(values, shape).convert_dtype(dtype);
-            grads.register::<B>(node.id, B::float_from_data(data, &device));
+            grads.register::<B>(id, B::float_from_data(data, &device));
         }
     }
 }
 
-impl<B: Backend> Backward<B, 7> for ElmanBackward {
+fn backward_state<B: Backend, const N: usize>(ops: Ops<State, N>, grads: &mut Gradients) {
+    let parents = ops.parents.each_ref().map(|p| p.as_ref().map(|node| node.id));
+    let output_grad = grads.consume::<B>(&ops.node);
+    match &ops.state {
+        State::F32(saved, dtype) => {
+            backward_typed::<B, f32>(saved, *dtype, &parents, output_grad, grads);
+        }
+        State::F64(saved) => {
+            backward_typed::<B, f64>(saved, DType::F64, &parents, output_grad, grads);
+        }
+    }
+}
+
+/// The backward step of [`ElmanOps::elman_hidden`].
+#[derive(Debug)]
+struct HiddenBackward;
+
+impl<B: Backend> Backward<B, 7> for HiddenBackward {
     type State = State;
 
     fn backward(self, ops: Ops<State, 7>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
-        match &ops.state {
-            State::F32(saved, dtype) => backward_typed::<B, f32>(saved, *dtype, &ops, grads),
-            State::F64(saved) => backward_typed::<B, f64>(saved, DType::F64, &ops, grads),
-        }
+        backward_state::<B, 7>(ops, grads);
+    }
+}
+
+/// The backward step of [`ElmanOps::elman_squared_errors`].
+#[derive(Debug)]
+struct SquaredErrorsBackward;
+
+impl<B: Backend> Backward<B, 9> for SquaredErrorsBackward {
+    type State = State;
+
+    fn backward(self, ops: Ops<State, 9>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        backward_state::<B, 9>(ops, grads);
     }
 }
 
@@ -259,28 +358,48 @@ impl<B: ElmanOps, C: CheckpointStrategy> ElmanOps for Autodiff<B, C> {
         h0: FloatTensor<Self>,
         spec: Spec,
     ) -> FloatTensor<Self> {
-        let parts = [u, w, b, v, c, x, h0].map(|t| t.into_parts());
-        let (primitives, guards): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
-        let guards: [_; 7] = guards
-            .try_into()
-            .unwrap_or_else(|_| unreachable!("seven inputs"));
-        let primitives: [FloatTensor<B>; 7] = primitives
-            .try_into()
-            .unwrap_or_else(|_| unreachable!("seven inputs"));
-        match ElmanBackward
+        let ([u, w, b, v, c, x, h0], guards) = unzip([u, w, b, v, c, x, h0].map(|t| t.into_parts()));
+        match HiddenBackward
             .prepare::<C>(guards)
             // Keep the state: recomputing the whole recurrence is the expensive part.
             .compute_bound()
             .stateful()
         {
             OpsKind::Tracked(prep) => {
-                let (output, state) = forward_host::<B>(primitives, &spec);
+                let (output, state) = forward_host::<B>([u, w, b, v, c, x, h0], None, &spec);
                 prep.finish(state, output)
             }
-            OpsKind::UnTracked(prep) => {
-                let [u, w, b, v, c, x, h0] = primitives;
-                prep.finish(B::elman_hidden(u, w, b, v, c, x, h0, spec))
+            OpsKind::UnTracked(prep) => prep.finish(B::elman_hidden(u, w, b, v, c, x, h0, spec)),
+        }
+    }
+
+    fn elman_squared_errors(
+        u: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        c: FloatTensor<Self>,
+        x: FloatTensor<Self>,
+        h0: FloatTensor<Self>,
+        targets: FloatTensor<Self>,
+        mask: FloatTensor<Self>,
+        spec: Spec,
+    ) -> FloatTensor<Self> {
+        let ([u, w, b, v, c, x, h0, targets, mask], guards) =
+            unzip([u, w, b, v, c, x, h0, targets, mask].map(|t| t.into_parts()));
+        match SquaredErrorsBackward
+            .prepare::<C>(guards)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (output, state) =
+                    forward_host::<B>([u, w, b, v, c, x, h0], Some([targets, mask]), &spec);
+                prep.finish(state, output)
             }
+            OpsKind::UnTracked(prep) => prep.finish(B::elman_squared_errors(
+                u, w, b, v, c, x, h0, targets, mask, spec,
+            )),
         }
     }
 }
