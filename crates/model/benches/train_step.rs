@@ -282,12 +282,11 @@ fn floor_row(work: &Workload, activation: Activation, rows: &mut Vec<Row>) {
         let mut g = Vec::new();
         let mut theta = prm.flat();
         let mut adam = bptt::Adam::new(theta.len());
-        let eval = |prm: &bptt::Params, scratch: &mut bptt::Scratch, g: &mut Vec<f32>| {
-            match activation {
+        let eval =
+            |prm: &bptt::Params, scratch: &mut bptt::Scratch, g: &mut Vec<f32>| match activation {
                 Activation::Tanh => bptt::loss_and_grad::<bptt::Tanh>(prm, &data, scratch, g),
                 _ => bptt::loss_and_grad::<bptt::Linear>(prm, &data, scratch, g),
-            }
-        };
+            };
         for lr in &lrs {
             prm.set_flat(&theta);
             eval(prm, &mut scratch, &mut g);
@@ -327,8 +326,11 @@ fn write_workload(work: &Workload, activation: Activation) -> std::path::PathBuf
         "u": row_major(&init.u), "w": row_major(&init.w), "v": row_major(&init.v),
         "b": init.b.as_slice(), "c": init.c.as_slice(),
     });
-    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("workload-{}-{}.json", work.key, act_name(activation)));
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "workload-{}-{}.json",
+        work.key,
+        act_name(activation)
+    ));
     std::fs::write(&path, workload.to_string()).expect("write workload");
     path
 }

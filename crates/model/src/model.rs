@@ -420,7 +420,15 @@ impl Elman {
         unroll: Unroll,
     ) -> Tensor<2> {
         if unroll.scan {
-            return crate::fused::hidden(self, inputs, batch, steps, h0, feedback, unroll.truncation);
+            return crate::fused::hidden(
+                self,
+                inputs,
+                batch,
+                steps,
+                h0,
+                feedback,
+                unroll.truncation,
+            );
         }
         // W in_k + b for every step at once: one matmul instead of `steps`.
         let mut drive = self.w.val().matmul(inputs);

@@ -973,7 +973,11 @@ mod tests {
         .concat()
     }
 
-    fn unflatten(theta: &[f64], like: &Weights<f64>, x_len: usize) -> (Weights<f64>, Vec<f64>, Vec<f64>) {
+    fn unflatten(
+        theta: &[f64],
+        like: &Weights<f64>,
+        x_len: usize,
+    ) -> (Weights<f64>, Vec<f64>, Vec<f64>) {
         let mut at = 0;
         let mut take = |len: usize| {
             let part = theta[at..at + len].to_vec();
@@ -1044,7 +1048,11 @@ mod tests {
                     };
                     let mut hidden = vec![0.0; dims.n * dims.columns()];
                     forward(&run, &weights, &mut hidden, &mut ForwardScratch::default());
-                    hidden.iter().zip(&upstream).map(|(h, r)| h * r).sum::<f64>()
+                    hidden
+                        .iter()
+                        .zip(&upstream)
+                        .map(|(h, r)| h * r)
+                        .sum::<f64>()
                 };
                 let run = Run {
                     dims,
@@ -1064,16 +1072,8 @@ mod tests {
                     true,
                     &mut BackwardScratch::default(),
                 );
-                let analytic = [
-                    g.u,
-                    g.w,
-                    g.b,
-                    g.v,
-                    g.c,
-                    g.x.expect("x"),
-                    g.h0.expect("h0"),
-                ]
-                .concat();
+                let analytic =
+                    [g.u, g.w, g.b, g.v, g.c, g.x.expect("x"), g.h0.expect("h0")].concat();
                 check_against_finite_differences(&flatten(&weights, &x, &h0), &analytic, objective);
             }
         }
@@ -1163,7 +1163,14 @@ mod timing {
     #[ignore]
     fn time_kernel() {
         for (batch, steps, n, d) in [(1usize, 2000usize, 3usize, 2usize), (64, 200, 4, 1)] {
-            let dims = Dims { n, d, p: 1, m: 1.min(d - 1), batch, steps };
+            let dims = Dims {
+                n,
+                d,
+                p: 1,
+                m: 1.min(d - 1),
+                batch,
+                steps,
+            };
             let cols = dims.columns();
             let weights = Weights {
                 u: vec![0.1f32; n * n],
@@ -1175,7 +1182,9 @@ mod timing {
             let x: Vec<f32> = (0..d * cols).map(|i| ((i % 7) as f32) * 0.1).collect();
             let up: Vec<f32> = (0..n * cols).map(|i| ((i % 5) as f32) * 0.01).collect();
             let flags: Vec<bool> = (0..cols).map(|i| i % 33 == 5).collect();
-            let at_step = (0..steps).map(|k| (0..batch).any(|i| flags[k * batch + i])).collect();
+            let at_step = (0..steps)
+                .map(|k| (0..batch).any(|i| flags[k * batch + i]))
+                .collect();
             let missing = MissingFlags { flags, at_step };
             for activation in [Activation::Linear, Activation::Tanh] {
                 let run = Run {
@@ -1199,7 +1208,10 @@ mod timing {
                     best.0 = best.0.min((t1 - t0).as_secs_f64() * 1e3);
                     best.1 = best.1.min((t2 - t1).as_secs_f64() * 1e3);
                 }
-                println!("B={batch} T={steps} n={n} {activation:?}: forward {:.4} ms, backward {:.4} ms", best.0, best.1);
+                println!(
+                    "B={batch} T={steps} n={n} {activation:?}: forward {:.4} ms, backward {:.4} ms",
+                    best.0, best.1
+                );
             }
         }
     }

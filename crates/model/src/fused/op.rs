@@ -311,7 +311,10 @@ fn backward_typed<B: Backend, T: Real + Element>(
 }
 
 fn backward_state<B: Backend, const N: usize>(ops: Ops<State, N>, grads: &mut Gradients) {
-    let parents = ops.parents.each_ref().map(|p| p.as_ref().map(|node| node.id));
+    let parents = ops
+        .parents
+        .each_ref()
+        .map(|p| p.as_ref().map(|node| node.id));
     let output_grad = grads.consume::<B>(&ops.node);
     match &ops.state {
         State::F32(saved, dtype) => {
@@ -358,7 +361,8 @@ impl<B: ElmanOps, C: CheckpointStrategy> ElmanOps for Autodiff<B, C> {
         h0: FloatTensor<Self>,
         spec: Spec,
     ) -> FloatTensor<Self> {
-        let ([u, w, b, v, c, x, h0], guards) = unzip([u, w, b, v, c, x, h0].map(|t| t.into_parts()));
+        let ([u, w, b, v, c, x, h0], guards) =
+            unzip([u, w, b, v, c, x, h0].map(|t| t.into_parts()));
         match HiddenBackward
             .prepare::<C>(guards)
             // Keep the state: recomputing the whole recurrence is the expensive part.
