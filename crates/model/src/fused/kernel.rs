@@ -716,7 +716,7 @@ fn backward_lanes<T: Real>(
         }
         // g_{k-1} = Uᵀ δ_k + Vᵀ r_k, unless the truncation window cuts here.
         carry.fill(T::ZERO);
-        if !run.truncation.is_some_and(|w| k % w == 0) {
+        if run.truncation.is_none_or(|w| k % w != 0) {
             for l in 0..n {
                 let g = &mut carry[l * bsz..][..bsz];
                 for j in 0..n {

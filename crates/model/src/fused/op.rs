@@ -14,7 +14,7 @@
 //!   the weights, inputs and hidden states made by the forward pass, so the backward pass reads
 //!   only the incoming gradient.
 //!
-//! Two operations share the loops of [`super::kernel`]:
+//! Two operations share the loops of [`crate::fused::kernel`]:
 //!
 //! - [`ElmanOps::elman_hidden`]: the hidden states `[n, steps · batch]`, for a graph that goes on
 //!   with ordinary Burn operations (readout, any loss);
@@ -59,45 +59,54 @@ pub struct Spec {
     pub missing: Option<Arc<MissingFlags>>,
 }
 
-/// The fused Elman recurrence as Burn backend operations.
-///
-/// # Shapes (both operations)
-/// - `u`: `[n, n]`, `w`: `[n, d]`, `b`: `[n]`, `v`: `[p, n]`, `c`: `[p]`
-/// - `x`: `[d, steps · batch]`, time-major columns
-/// - `h0`: `[n, batch]` (read only when `spec.has_h0`)
-/// - `targets`, `mask`: `[p, steps · batch]`
-#[backend_extension(Flex: cfg(feature = "flex"), NdArray: cfg(feature = "ndarray"), Autodiff)]
-pub trait ElmanOps: Backend {
-    /// The hidden states of the whole sequence (module docs of [`super::kernel`]),
-    /// `[n, steps · batch]`.
-    fn elman_hidden(
-        u: FloatTensor<Self>,
-        w: FloatTensor<Self>,
-        b: FloatTensor<Self>,
-        v: FloatTensor<Self>,
-        c: FloatTensor<Self>,
-        x: FloatTensor<Self>,
-        h0: FloatTensor<Self>,
-        spec: Spec,
-    ) -> FloatTensor<Self> {
-        forward_host::<Self>([u, w, b, v, c, x, h0], None, &spec).0
-    }
+pub use extension::ElmanOps;
 
-    /// Per output component, the sum over every column of `(mask ∘ (V h_k + c − z_k))²`, `[p, 1]`
-    /// ([`kernel::squared_errors`]).
-    fn elman_squared_errors(
-        u: FloatTensor<Self>,
-        w: FloatTensor<Self>,
-        b: FloatTensor<Self>,
-        v: FloatTensor<Self>,
-        c: FloatTensor<Self>,
-        x: FloatTensor<Self>,
-        h0: FloatTensor<Self>,
-        targets: FloatTensor<Self>,
-        mask: FloatTensor<Self>,
-        spec: Spec,
-    ) -> FloatTensor<Self> {
-        forward_host::<Self>([u, w, b, v, c, x, h0], Some([targets, mask]), &spec).0
+// The `NdArray` selector names Burn's deprecated ndarray backend (kept selectable at run time,
+// see `crate::device::Backend`); the generated dispatch code lives in this module.
+#[allow(deprecated)]
+mod extension {
+    use super::{Backend, FloatTensor, Spec, backend_extension, forward_host};
+
+    /// The fused Elman recurrence as Burn backend operations.
+    ///
+    /// # Shapes (both operations)
+    /// - `u`: `[n, n]`, `w`: `[n, d]`, `b`: `[n]`, `v`: `[p, n]`, `c`: `[p]`
+    /// - `x`: `[d, steps · batch]`, time-major columns
+    /// - `h0`: `[n, batch]` (read only when `spec.has_h0`)
+    /// - `targets`, `mask`: `[p, steps · batch]`
+    #[backend_extension(Flex: cfg(feature = "flex"), NdArray: cfg(feature = "ndarray"), Autodiff)]
+    pub trait ElmanOps: Backend {
+        /// The hidden states of the whole sequence (module docs of [`crate::fused::kernel`]),
+        /// `[n, steps · batch]`.
+        fn elman_hidden(
+            u: FloatTensor<Self>,
+            w: FloatTensor<Self>,
+            b: FloatTensor<Self>,
+            v: FloatTensor<Self>,
+            c: FloatTensor<Self>,
+            x: FloatTensor<Self>,
+            h0: FloatTensor<Self>,
+            spec: Spec,
+        ) -> FloatTensor<Self> {
+            forward_host::<Self>([u, w, b, v, c, x, h0], None, &spec).0
+        }
+
+        /// Per output component, the sum over every column of `(mask ∘ (V h_k + c − z_k))²`, `[p, 1]`
+        /// ([`crate::fused::kernel::squared_errors`]).
+        fn elman_squared_errors(
+            u: FloatTensor<Self>,
+            w: FloatTensor<Self>,
+            b: FloatTensor<Self>,
+            v: FloatTensor<Self>,
+            c: FloatTensor<Self>,
+            x: FloatTensor<Self>,
+            h0: FloatTensor<Self>,
+            targets: FloatTensor<Self>,
+            mask: FloatTensor<Self>,
+            spec: Spec,
+        ) -> FloatTensor<Self> {
+            forward_host::<Self>([u, w, b, v, c, x, h0], Some([targets, mask]), &spec).0
+        }
     }
 }
 
