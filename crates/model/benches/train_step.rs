@@ -13,10 +13,15 @@
 //! RAYON_NUM_THREADS=1 DYNREC_TORCH_PYTHON=/path/to/python cargo bench -p dynrec-model --bench train_step
 //! ```
 //!
+//! Optional filters: `DYNREC_BENCH_ONLY=issue3|long` (one workload), `DYNREC_BENCH_ACT=linear|tanh`
+//! (one activation), `DYNREC_BENCH_ROWS=<substring>` (rows whose name contains it; `torch`
+//! selects both PyTorch variants).
+//!
 //! Each workload (standardised data exactly as the network sees it, initial weights, learning
 //! rates) is written to `workload-*.json` under Cargo's bench temp dir; the PyTorch script
 //! `benches/reference/torch_rnn.py` reads it. Every implementation also prints its final loss,
-//! so one can check that they trained the same thing.
+//! so one can check that they trained the same thing. The `/ torch.nn.RNN` column divides by the
+//! fastest `torch.nn.RNN` row of the workload (tanh: it has no linear cell).
 
 #[path = "reference/bptt.rs"]
 mod bptt;
@@ -211,12 +216,10 @@ fn time_best(mut run: impl FnMut() -> f64) -> (f64, f64) {
 fn burn_rows(work: &Workload, activation: Activation, rows: &mut Vec<Row>) {
     let device = Compute::default().device().expect("flex");
     let network = work.network(activation);
-    let fast = if std::env::var("DYNREC_RECURRENCE").as_deref() == Ok("scan") {
-        "burn flex, parallel scan"
-    } else {
-        "burn flex, fused"
-    };
-    for (name, scan) in [(fast, true), ("burn flex, step-by-step", false)] {
+    for (name, scan) in [
+        ("burn flex, fused (default)", true),
+        ("burn flex, step-by-step (scan: false)", false),
+    ] {
         if !selected(name) {
             continue;
         }
@@ -368,6 +371,14 @@ fn torch_rows(work: &Workload, activation: Activation, python: &str, rows: &mut 
     }
 }
 
+/// The 1-, 5- and 15-minute load averages (Linux), or "?".
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg").map_or_else(
+        |_| "?".into(),
+        |s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+    )
+}
+
 fn main() {
     let workloads = [
         Workload::new(
@@ -391,9 +402,10 @@ fn main() {
     }
     let only = std::env::var("DYNREC_BENCH_ONLY").ok();
     println!(
-        "threads available: {}, RAYON_NUM_THREADS={}",
+        "threads available: {}, RAYON_NUM_THREADS={}, load average at start: {}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
-        std::env::var("RAYON_NUM_THREADS").unwrap_or_default()
+        std::env::var("RAYON_NUM_THREADS").unwrap_or_default(),
+        load_average()
     );
     for work in &workloads {
         if only.as_deref().is_some_and(|key| key != work.key) {
@@ -423,7 +435,11 @@ fn main() {
             .map(|r| r.ms)
             .fold(f64::NAN, f64::min);
         println!();
-        println!("workload {}: {STEPS} Adam steps, f32", work.name);
+        println!(
+            "workload {}: {STEPS} Adam steps, f32 (load average after: {})",
+            work.name,
+            load_average()
+        );
         println!("| implementation | act | ms/step | / floor | / torch.nn.RNN | final loss |");
         println!("| --- | --- | ---: | ---: | ---: | ---: |");
         for row in &rows {
