@@ -275,6 +275,24 @@ pub(crate) fn backward<T: Real>(
     }
 }
 
+/// Calls `$f::<T, n>` with the hidden size `n` as a constant when it is at most 8 (the loops
+/// over the state then unroll and lose most bounds checks), else `$f::<T, 0>` (read at run time).
+macro_rules! with_const_hidden {
+    ($n:expr, $f:ident, $t:ty, ($($arg:expr),*)) => {
+        match $n {
+            1 => $f::<$t, 1>($($arg),*),
+            2 => $f::<$t, 2>($($arg),*),
+            3 => $f::<$t, 3>($($arg),*),
+            4 => $f::<$t, 4>($($arg),*),
+            5 => $f::<$t, 5>($($arg),*),
+            6 => $f::<$t, 6>($($arg),*),
+            7 => $f::<$t, 7>($($arg),*),
+            8 => $f::<$t, 8>($($arg),*),
+            _ => $f::<$t, 0>($($arg),*),
+        }
+    };
+}
+
 /// [`forward`] one sequence at a time, over scalars.
 fn forward_scalar<T: Real>(
     run: &Run<'_, T>,
@@ -282,8 +300,24 @@ fn forward_scalar<T: Real>(
     hidden: &mut [T],
     scratch: &mut ForwardScratch<T>,
 ) {
+    with_const_hidden!(
+        run.dims.n,
+        forward_scalar_n,
+        T,
+        (run, weights, hidden, scratch)
+    );
+}
+
+/// [`forward_scalar`] with the hidden size `N` fixed at compile time (0: read from `run`).
+fn forward_scalar_n<T: Real, const N: usize>(
+    run: &Run<'_, T>,
+    weights: &Weights<T>,
+    hidden: &mut [T],
+    scratch: &mut ForwardScratch<T>,
+) {
+    let n = if N == 0 { run.dims.n } else { N };
     let Dims {
-        n,
+        n: _,
         d,
         p,
         m,
@@ -291,7 +325,14 @@ fn forward_scalar<T: Real>(
         steps,
     } = run.dims;
     let cols = run.dims.columns();
-    let Weights { u, w, b, v, c } = weights;
+    // Slices of their exact lengths: with `n` a constant the index checks below mostly vanish.
+    let (u, w, b, v, c) = (
+        &weights.u[..n * n],
+        &weights.w[..n * d],
+        &weights.b[..n],
+        &weights.v[..p * n],
+        &weights.c[..p],
+    );
     reset(&mut scratch.prev, n);
     reset(&mut scratch.next, n);
     reset(&mut scratch.fed, p);
@@ -304,20 +345,21 @@ fn forward_scalar<T: Real>(
         for k in 0..steps {
             let col = k * bsz + i;
             let has_prev = k > 0 || run.h0.is_some();
+            let (hp, hn) = (&prev[..n], &mut next[..n]);
             for j in 0..n {
                 let mut a = b[j];
                 for l in 0..d {
                     a += w[j * d + l] * run.x[l * cols + col];
                 }
-                next[j] = a;
+                hn[j] = a;
             }
             if has_prev {
                 for j in 0..n {
-                    let mut a = next[j];
+                    let mut a = hn[j];
                     for l in 0..n {
-                        a += u[j * n + l] * prev[l];
+                        a += u[j * n + l] * hp[l];
                     }
-                    next[j] = a;
+                    hn[j] = a;
                 }
                 if let Some(missing) = run.missing.filter(|missing| missing.at_step[k]) {
                     for o in 0..p {
@@ -325,19 +367,19 @@ fn forward_scalar<T: Real>(
                         if missing.flags[o * cols + col] {
                             let mut y = c[o];
                             for l in 0..n {
-                                y += v[o * n + l] * prev[l];
+                                y += v[o * n + l] * hp[l];
                             }
                             fed[o] = y;
                             for j in 0..n {
-                                next[j] += w[j * d + m + o] * y;
+                                hn[j] += w[j * d + m + o] * y;
                             }
                         }
                     }
                 }
             }
-            activate(run.activation, next);
+            activate(run.activation, hn);
             for j in 0..n {
-                hidden[j * cols + col] = next[j];
+                hidden[j * cols + col] = hn[j];
             }
             std::mem::swap(prev, next);
         }
@@ -353,8 +395,26 @@ fn backward_scalar<T: Real>(
     want_x: bool,
     scratch: &mut BackwardScratch<T>,
 ) -> Grads<T> {
+    with_const_hidden!(
+        run.dims.n,
+        backward_scalar_n,
+        T,
+        (run, weights, hidden, upstream, want_x, scratch)
+    )
+}
+
+/// [`backward_scalar`] with the hidden size `N` fixed at compile time (0: read from `run`).
+fn backward_scalar_n<T: Real, const N: usize>(
+    run: &Run<'_, T>,
+    weights: &Weights<T>,
+    hidden: &[T],
+    upstream: &[T],
+    want_x: bool,
+    scratch: &mut BackwardScratch<T>,
+) -> Grads<T> {
+    let n = if N == 0 { run.dims.n } else { N };
     let Dims {
-        n,
+        n: _,
         d,
         p,
         m,
@@ -362,7 +422,13 @@ fn backward_scalar<T: Real>(
         steps,
     } = run.dims;
     let cols = run.dims.columns();
-    let Weights { u, w, v, c, .. } = weights;
+    // Slices of their exact lengths: with `n` a constant the index checks below mostly vanish.
+    let (u, w, v, c) = (
+        &weights.u[..n * n],
+        &weights.w[..n * d],
+        &weights.v[..p * n],
+        &weights.c[..p],
+    );
     let mut grads = Grads {
         u: vec![T::ZERO; n * n],
         w: vec![T::ZERO; n * d],
@@ -376,103 +442,120 @@ fn backward_scalar<T: Real>(
     reset(&mut scratch.delta, n);
     reset(&mut scratch.prev, n);
     reset(&mut scratch.r, p);
-    let BackwardScratch {
-        carry: g,
-        delta,
-        prev,
-        r,
-        ..
-    } = scratch;
-    for i in 0..bsz {
-        g.fill(T::ZERO);
-        for k in (0..steps).rev() {
-            let col = k * bsz + i;
-            for j in 0..n {
-                let h = hidden[j * cols + col];
-                let a = upstream[j * cols + col] + g[j];
-                delta[j] = match run.activation {
-                    Activation::Linear => a,
-                    Activation::Tanh => a * (T::ONE - h * h),
-                    Activation::Relu => {
-                        if h > T::ZERO {
-                            a
-                        } else {
-                            T::ZERO
-                        }
-                    }
-                };
-            }
-            for j in 0..n {
-                let dj = delta[j];
-                grads.b[j] += dj;
-                for l in 0..d {
-                    grads.w[j * d + l] += dj * run.x[l * cols + col];
+    let g = &mut scratch.carry[..n];
+    let delta = &mut scratch.delta[..n];
+    let prev = &mut scratch.prev[..n];
+    let r = &mut scratch.r[..p];
+    {
+        let gu = &mut grads.u[..n * n];
+        let gw = &mut grads.w[..n * d];
+        let gb = &mut grads.b[..n];
+        let gv = &mut grads.v[..p * n];
+        let gc = &mut grads.c[..p];
+        for i in 0..bsz {
+            g.fill(T::ZERO);
+            for k in (0..steps).rev() {
+                let col = k * bsz + i;
+                // δ_k = act'(a_k) ∘ (Ḡ_k + g_k)
+                for j in 0..n {
+                    delta[j] = upstream[j * cols + col] + g[j];
                 }
-            }
-            if let Some(gx) = grads.x.as_mut() {
-                for l in 0..d {
-                    let mut s = T::ZERO;
-                    for j in 0..n {
-                        s += w[j * d + l] * delta[j];
-                    }
-                    gx[l * cols + col] = s;
-                }
-            }
-            if k > 0 {
-                (0..n).for_each(|l| prev[l] = hidden[l * cols + col - bsz]);
-            } else if let Some(h0) = run.h0 {
-                (0..n).for_each(|l| prev[l] = h0[l * bsz + i]);
-            } else {
-                continue;
-            }
-            for j in 0..n {
-                let dj = delta[j];
-                for l in 0..n {
-                    grads.u[j * n + l] += dj * prev[l];
-                }
-            }
-            let feedback = run.missing.filter(|missing| missing.at_step[k]);
-            if let Some(missing) = feedback {
-                for o in 0..p {
-                    r[o] = T::ZERO;
-                    if missing.flags[o * cols + col] {
-                        let mut fed = c[o];
-                        let mut ro = T::ZERO;
-                        for l in 0..n {
-                            fed += v[o * n + l] * prev[l];
-                        }
+                match run.activation {
+                    Activation::Linear => {}
+                    Activation::Tanh => {
                         for j in 0..n {
-                            grads.w[j * d + m + o] += delta[j] * fed;
-                            ro += w[j * d + m + o] * delta[j];
+                            let h = hidden[j * cols + col];
+                            delta[j] = delta[j] * (T::ONE - h * h);
                         }
-                        for l in 0..n {
-                            grads.v[o * n + l] += ro * prev[l];
+                    }
+                    Activation::Relu => {
+                        for j in 0..n {
+                            if hidden[j * cols + col] <= T::ZERO {
+                                delta[j] = T::ZERO;
+                            }
                         }
-                        grads.c[o] += ro;
-                        r[o] = ro;
                     }
                 }
-            }
-            if run.truncation.is_some_and(|w| k % w == 0) {
-                g.fill(T::ZERO);
-            } else {
-                for l in 0..n {
-                    let mut s = T::ZERO;
-                    for j in 0..n {
-                        s += u[j * n + l] * delta[j];
+                for j in 0..n {
+                    let dj = delta[j];
+                    gb[j] += dj;
+                    for l in 0..d {
+                        gw[j * d + l] += dj * run.x[l * cols + col];
                     }
-                    if feedback.is_some() {
-                        for o in 0..p {
-                            s += v[o * n + l] * r[o];
+                }
+                if let Some(gx) = grads.x.as_mut() {
+                    for l in 0..d {
+                        let mut s = T::ZERO;
+                        for j in 0..n {
+                            s += w[j * d + l] * delta[j];
+                        }
+                        gx[l * cols + col] = s;
+                    }
+                }
+                // The state that entered step k: h_{k-1}, or h_0.
+                if k > 0 {
+                    for l in 0..n {
+                        prev[l] = hidden[l * cols + col - bsz];
+                    }
+                } else if let Some(h0) = run.h0 {
+                    for l in 0..n {
+                        prev[l] = h0[l * bsz + i];
+                    }
+                } else {
+                    continue;
+                }
+                for j in 0..n {
+                    let dj = delta[j];
+                    for l in 0..n {
+                        gu[j * n + l] += dj * prev[l];
+                    }
+                }
+                let feedback = run.missing.filter(|missing| missing.at_step[k]);
+                if let Some(missing) = feedback {
+                    for o in 0..p {
+                        r[o] = T::ZERO;
+                        if missing.flags[o * cols + col] {
+                            let mut fed = c[o];
+                            let mut ro = T::ZERO;
+                            for l in 0..n {
+                                fed += v[o * n + l] * prev[l];
+                            }
+                            for j in 0..n {
+                                gw[j * d + m + o] += delta[j] * fed;
+                                ro += w[j * d + m + o] * delta[j];
+                            }
+                            for l in 0..n {
+                                gv[o * n + l] += ro * prev[l];
+                            }
+                            gc[o] += ro;
+                            r[o] = ro;
                         }
                     }
-                    g[l] = s;
                 }
-            }
-            if k == 0
-                && let Some(gh0) = grads.h0.as_mut()
-            {
-                (0..n).for_each(|l| gh0[l * bsz + i] = g[l]);
+                // g_{k-1} = Uᵀ δ_k + Vᵀ r_k, unless the truncation window cuts here.
+                if run.truncation.is_some_and(|w| k % w == 0) {
+                    g.fill(T::ZERO);
+                } else {
+                    for l in 0..n {
+                        let mut s = T::ZERO;
+                        for j in 0..n {
+                            s += u[j * n + l] * delta[j];
+                        }
+                        if feedback.is_some() {
+                            for o in 0..p {
+                                s += v[o * n + l] * r[o];
+                            }
+                        }
+                        g[l] = s;
+                    }
+                }
+                if k == 0
+                    && let Some(gh0) = grads.h0.as_mut()
+                {
+                    for l in 0..n {
+                        gh0[l * bsz + i] = g[l];
+                    }
+                }
             }
         }
     }
