@@ -20,8 +20,8 @@
 //! Each workload (standardised data exactly as the network sees it, initial weights, learning
 //! rates) is written to `workload-*.json` under Cargo's bench temp dir; the PyTorch script
 //! `benches/reference/torch_rnn.py` reads it. Every implementation also prints its final loss,
-//! so one can check that they trained the same thing. The `/ torch.nn.RNN` column divides by the
-//! fastest `torch.nn.RNN` row of the workload (tanh: it has no linear cell).
+//! so one can check that they trained the same thing. The `torch.nn.RNN` columns compare with the
+//! fastest `torch.nn.RNN` row of the workload (a tanh row: it has no linear cell).
 
 #[path = "reference/bptt.rs"]
 mod bptt;
@@ -440,16 +440,19 @@ fn main() {
             work.name,
             load_average()
         );
-        println!("| implementation | act | ms/step | / floor | / torch.nn.RNN | final loss |");
-        println!("| --- | --- | ---: | ---: | ---: | ---: |");
+        println!(
+            "| implementation | act | ms/step | / floor | / torch.nn.RNN | torch.nn.RNN / this | final loss |"
+        );
+        println!("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
         for row in &rows {
             println!(
-                "| {} | {} | {:.3} | {:.2} | {:.2} | {:.6} |",
+                "| {} | {} | {:.3} | {:.2} | {:.4} | {:.1} | {:.6} |",
                 row.name,
                 act_name(row.activation),
                 row.ms,
                 row.ms / floor(row.activation),
                 row.ms / rnn,
+                rnn / row.ms,
                 row.loss
             );
         }
