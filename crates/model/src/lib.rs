@@ -5,7 +5,9 @@
 //! y_k = V h_k + c
 //! ```
 //!
-//! - [`model`]: the network ([`ElmanConfig`] → [`Elman`]) and its forward pass;
+//! - [`model`]: the network ([`ElmanConfig`] → [`Elman`]) and its forward pass, which runs the
+//!   whole recurrence (and in training the readout and loss too) as one fused Burn operation
+//!   with a hand-written backward pass (module `fused`, internal);
 //! - [`data`]: sequences as plain matrices, the input conventions of the two modes,
 //!   standardisation;
 //! - [`training`]: [`train`] with a [`TrainingConfig`], progress through an [`Observer`];
