@@ -359,6 +359,17 @@ pub(crate) fn make_batch(
     };
     let feedback = missing_at.iter().any(|&b| b).then(|| Feedback {
         n_inputs: m,
+        // Host flags `[p, steps · batch]` for the fused recurrence.
+        flags: std::sync::Arc::new(crate::fused::MissingFlags {
+            flags: (0..p * rows)
+                .map(|at| {
+                    let (j, column) = (at / rows, at % rows);
+                    let (k, i) = (column / batch, column % batch);
+                    missing[k * batch * p + j * batch + i] == 1.0
+                })
+                .collect(),
+            at_step: missing_at.clone(),
+        }),
         missing: (0..steps)
             .map(|k| {
                 missing_at[k].then(|| {

@@ -5,8 +5,10 @@
 //! y_k = V h_k + c
 //! ```
 //!
-//! - [`model`]: the network ([`ElmanConfig`] → [`Elman`]), its forward pass, and the
-//!   [`NetworkConfig`] that training builds it from;
+//! - [`model`]: the network ([`ElmanConfig`] → [`Elman`]), its forward pass, which runs the
+//!   whole recurrence (and in training the readout and loss too) as one fused Burn operation
+//!   with a hand-written backward pass (module `fused`, internal), and the [`NetworkConfig`]
+//!   that training builds it from;
 //! - [`data`]: sequences as plain matrices, the input conventions of the two modes,
 //!   standardisation;
 //! - [`training`]: [`train`] with a [`TrainingConfig`], progress through an [`Observer`], loss
@@ -22,6 +24,7 @@
 pub mod data;
 pub mod device;
 pub mod error;
+mod fused;
 pub mod inference;
 pub mod model;
 mod optim;

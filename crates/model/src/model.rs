@@ -8,8 +8,9 @@
 //! A thin custom module rather than `burn::nn::Rnn`: that one stores `Uᵀ`, has two hidden
 //! biases, draws its initial weights from an unseeded global generator, and writes every step
 //! into its output with a `slice_assign`. Here the parameters are exactly the matrices of the
-//! equations, the initialisation is seeded, and a linear network can be evaluated with a
-//! parallel scan in `O(log T)` tensor operations instead of `O(T)`.
+//! equations, the initialisation is seeded, and the whole recurrence (forward pass and
+//! backpropagation through time) runs as one fused operation ([`crate::fused`]) instead of a few
+//! tracked tensor operations per time step.
 
 use burn::module::{Module, Param};
 use burn::tensor::activation::relu;
@@ -251,7 +252,9 @@ pub struct ElmanOutput {
 /// How the recurrence is unrolled (internal to training and inference).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Unroll {
-    /// Evaluate a linear recurrence by a parallel prefix scan when possible.
+    /// Run the recurrence as one fused operation ([`crate::fused`]); `false`: Burn's tensor
+    /// operations step by step (the generic path, for cross-checks). Named after
+    /// `TrainingConfig::scan`, which sets it.
     pub scan: bool,
     /// Stop gradients through the hidden state every this many steps.
     pub truncation: Option<usize>,
@@ -273,6 +276,8 @@ pub(crate) struct Feedback {
     /// For each step, `[batch, p]` with 1 where `z_{k-1}` is missing (fed `y_{k-1}` instead), or
     /// `None` when nothing is missing at that step.
     pub missing: Vec<Option<Tensor<2>>>,
+    /// The same flags on the host, for the fused recurrence.
+    pub flags: std::sync::Arc<crate::fused::MissingFlags>,
 }
 
 pub(crate) fn matrix_to_tensor(m: &DMatrix<f64>, device: &Device) -> Tensor<2> {
@@ -436,8 +441,8 @@ impl Elman {
     /// y_k = V h_k + c
     /// ```
     ///
-    /// A linear network is evaluated by a parallel prefix scan (same result, `O(log T)` tensor
-    /// operations); the others step through time.
+    /// The recurrence runs as one fused operation ([`crate::fused`]), differentiable through
+    /// Burn's autodiff.
     ///
     /// # Shapes
     /// - `inputs`: `[batch, steps, d_input]`
@@ -472,6 +477,9 @@ impl Elman {
     /// step `k + 1` of sequence `i`). Feature-major keeps the long dimension last, where Burn's
     /// matrix products on these skinny shapes are fastest.
     ///
+    /// With `unroll.scan` the fused operation computes them ([`crate::fused::hidden`]);
+    /// otherwise Burn's tensor operations step through time ([`Elman::hidden_sequential`]).
+    ///
     /// # Shapes
     /// - `inputs`: `[d_input, steps * batch]`
     /// - `h0`: `[d_hidden, batch]`
@@ -485,29 +493,63 @@ impl Elman {
         feedback: Option<&Feedback>,
         unroll: Unroll,
     ) -> Tensor<2> {
+        if unroll.scan {
+            return crate::fused::hidden(
+                self,
+                inputs,
+                batch,
+                steps,
+                h0,
+                feedback,
+                unroll.truncation,
+            );
+        }
         // W in_k + b for every step at once: one matmul instead of `steps`.
         let mut drive = self.w.val().matmul(inputs);
         if let Some(b) = &self.b {
             drive = drive + b.val().unsqueeze_dim::<2>(1);
         }
         let u = self.u.val();
-        let scan = unroll.scan
-            && self.activation == Activation::Linear
-            && unroll.truncation.is_none()
-            && feedback.is_none_or(|f| f.missing.iter().all(Option::is_none));
-        if scan {
-            if let Some(h0) = h0 {
-                // Fold U h_0 into the first step's drive.
-                let n = self.d_hidden();
-                let first = u.clone().matmul(h0);
-                let rest = Tensor::zeros([n, (steps - 1) * batch], &first.device());
-                drive = drive + Tensor::cat(vec![first, rest], 1);
-            }
-            return linear_scan(drive, u, batch, steps);
-        }
         self.hidden_sequential(drive, u, batch, h0, feedback, unroll.truncation)
     }
 
+    /// Per-output-component sums of squared errors over the present targets of `batch`, from
+    /// `h_0 = 0`: [`squared_error_sums`] of [`Elman::readout_columns`] of
+    /// [`Elman::hidden_columns`]. With `unroll.scan` (the default) recurrence, readout and loss
+    /// are one fused operation ([`crate::fused::squared_errors`]); otherwise those three steps
+    /// run as ordinary Burn operations.
+    ///
+    /// # Shapes
+    /// - returns `[d_output, 1]`
+    pub(crate) fn squared_errors(&self, batch: &crate::data::Batch, unroll: Unroll) -> Tensor<2> {
+        if unroll.scan {
+            return crate::fused::squared_errors(
+                self,
+                batch.inputs.clone(),
+                batch.targets.clone(),
+                batch.mask.clone(),
+                (batch.batch, batch.steps),
+                batch.feedback.as_ref(),
+                unroll.truncation,
+            );
+        }
+        let hidden = self.hidden_columns(
+            batch.inputs.clone(),
+            batch.batch,
+            batch.steps,
+            None,
+            batch.feedback.as_ref(),
+            unroll,
+        );
+        squared_error_sums(
+            self.readout_columns(hidden),
+            batch.targets.clone(),
+            batch.mask.clone(),
+        )
+    }
+
+    /// The generic path: the recurrence as Burn tensor operations, one step at a time (a few
+    /// tracked operations per step).
     fn hidden_sequential(
         &self,
         drive: Tensor<2>,
@@ -557,41 +599,6 @@ impl Elman {
     }
 }
 
-/// Solves the linear recurrence `h_k = U h_{k-1} + d_k` (`h_0 = 0`) for all `k` by a
-/// Hillis–Steele prefix scan.
-///
-/// After level `l` (stride `s = 2^l`), column block `k` holds `Σ_{j = k-2s+1}^{k} U^{k-j} d_j`:
-///
-/// ```text
-/// S⁽⁰⁾_k = d_k,    S⁽ˡ⁺¹⁾_k = S⁽ˡ⁾_k + U^{2^l} S⁽ˡ⁾_{k-2^l}   (the second term only when k > 2^l)
-/// ```
-///
-/// so `⌈log₂ T⌉` levels give `h_k = Σ_{j ≤ k} U^{k-j} d_j`. Each level is one slice, one matmul
-/// by `U^{2^l}` (kept by repeated squaring), one concatenation with zeros and one addition.
-///
-/// # Shapes
-/// - `drive`: `[d_hidden, steps * batch]`, time-major columns
-/// - `u`: `[d_hidden, d_hidden]`
-/// - returns `[d_hidden, steps * batch]`
-fn linear_scan(drive: Tensor<2>, u: Tensor<2>, batch: usize, steps: usize) -> Tensor<2> {
-    let n = drive.dims()[0];
-    let device = drive.device();
-    let mut sums = drive;
-    let mut power = u;
-    let mut stride = 1;
-    while stride < steps {
-        let kept = (steps - stride) * batch;
-        let moved = power.clone().matmul(sums.clone().narrow(1, 0, kept));
-        let shifted = Tensor::cat(vec![Tensor::zeros([n, stride * batch], &device), moved], 1);
-        sums = sums + shifted;
-        stride *= 2;
-        if stride < steps {
-            power = power.clone().matmul(power);
-        }
-    }
-    sums
-}
-
 /// Per-component sums of squared errors over the present targets.
 ///
 /// # Shapes
@@ -611,37 +618,41 @@ mod tests {
     use super::*;
     use crate::device::Compute;
 
-    /// The parallel scan and step-by-step unrolling give the same hidden states of a linear
-    /// network (to f32 rounding), from zero and non-zero `h_0`, for lengths that are and are not
-    /// powers of two.
+    /// The fused recurrence and Burn's step-by-step unrolling give the same hidden states (to f32
+    /// rounding) for every activation, from zero and non-zero `h_0`, for batches on both sides of
+    /// the fused loops' switch from scalar to lane loops.
     #[test]
-    fn scan_equals_sequential() {
+    fn fused_equals_sequential() {
         let device = Compute::default().device().expect("device");
-        let config = ElmanConfig::new(2, 3, 1).with_seed(4);
-        let mut weights = config.init_weights(Mode::Simulation).expect("init");
-        weights.u *= 1.8; // spectral radius 0.9
-        weights.b = DVector::from_vec(vec![0.1, -0.2, 0.3]);
-        let elman = Elman::from_weights(&weights, &device).expect("module");
-        for (batch, steps) in [(3, 1), (2, 8), (4, 37)] {
-            let inputs = Tensor::<2>::random(
-                [2, steps * batch],
-                burn::tensor::Distribution::Normal(0.0, 1.0),
-                &device,
-            );
-            for h0 in [None, Some(Tensor::<2>::ones([3, batch], &device))] {
-                let run = |scan| {
-                    let unroll = Unroll {
-                        scan,
-                        truncation: None,
-                    };
-                    elman.hidden_columns(inputs.clone(), batch, steps, h0.clone(), None, unroll)
-                };
-                let (a, b) = (
-                    read_vec(run(true)).expect("a"),
-                    read_vec(run(false)).expect("b"),
+        for activation in [Activation::Linear, Activation::Tanh, Activation::Relu] {
+            let config = ElmanConfig::new(2, 3, 1)
+                .with_seed(4)
+                .with_activation(activation);
+            let mut weights = config.init_weights(Mode::Simulation).expect("init");
+            weights.u *= 1.8; // spectral radius 0.9
+            weights.b = DVector::from_vec(vec![0.1, -0.2, 0.3]);
+            let elman = Elman::from_weights(&weights, &device).expect("module");
+            for (batch, steps) in [(3, 1), (2, 8), (4, 37), (9, 13)] {
+                let inputs = Tensor::<2>::random(
+                    [2, steps * batch],
+                    burn::tensor::Distribution::Normal(0.0, 1.0),
+                    &device,
                 );
-                for (x, y) in a.iter().zip(&b) {
-                    approx::assert_abs_diff_eq!(x, y, epsilon = 1e-5 * (1.0 + y.abs()));
+                for h0 in [None, Some(Tensor::<2>::ones([3, batch], &device))] {
+                    let run = |scan| {
+                        let unroll = Unroll {
+                            scan,
+                            truncation: None,
+                        };
+                        elman.hidden_columns(inputs.clone(), batch, steps, h0.clone(), None, unroll)
+                    };
+                    let (a, b) = (
+                        read_vec(run(true)).expect("a"),
+                        read_vec(run(false)).expect("b"),
+                    );
+                    for (x, y) in a.iter().zip(&b) {
+                        approx::assert_abs_diff_eq!(x, y, epsilon = 1e-5 * (1.0 + y.abs()));
+                    }
                 }
             }
         }

@@ -56,8 +56,10 @@ pub struct TrainingConfig {
     /// Standardise inputs and outputs for training (default true); exported weights are in the
     /// original units either way. Without biases only the scale is changed, not the mean.
     pub standardise: bool,
-    /// Evaluate linear networks with a parallel scan instead of stepping through time
-    /// (default true; same result, fewer tensor operations).
+    /// Run the recurrence, readout and loss as one fused operation with a hand-written
+    /// backward pass (default true; see `crate::fused`). `false` steps through time with Burn's
+    /// tensor operations: same result, several times slower, kept for cross-checks. (The name
+    /// is historical: it once chose a parallel scan for linear networks.)
     pub scan: bool,
 }
 

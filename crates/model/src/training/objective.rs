@@ -11,7 +11,7 @@ use burn::tensor::{Device, Tensor};
 use super::config::TrainingConfig;
 use crate::data::{Batch, SequenceData, Standardisation, check_dataset, make_batch};
 use crate::error::{ModelError, Result};
-use crate::model::{Elman, Unroll, read_vec, squared_error_sums};
+use crate::model::{Elman, Unroll, read_vec};
 use dynrec_core::weights::{Activation, Mode, RnnWeights};
 
 /// Where each weight sits in the flat parameter vector `[vec(U), vec(W), vec(V), b, c]`
@@ -134,16 +134,7 @@ impl Objective<'_> {
     pub fn evaluate(&self, theta: &[f64], batch: &Batch, with_grad: bool) -> Result<Evaluation> {
         let weights = self.layout.unflatten(theta, self.activation, self.mode);
         let elman = Elman::from_weights(&weights, self.device)?;
-        let hidden = elman.hidden_columns(
-            batch.inputs.clone(),
-            batch.batch,
-            batch.steps,
-            None,
-            batch.feedback.as_ref(),
-            self.unroll,
-        );
-        let outputs = elman.readout_columns(hidden);
-        let sse = squared_error_sums(outputs, batch.targets.clone(), batch.mask.clone());
+        let sse = elman.squared_errors(batch, self.unroll);
         if !with_grad {
             return Ok(Evaluation {
                 sse: read_vec(sse)?,
