@@ -49,12 +49,15 @@ pub struct Noise {
 
 impl Noise {
     /// Noise covariances `Q`, `R` with the default prior `x0 = 0`, `P0 = I`.
+    /// Both must have at least one row: a model has at least one state and one output.
     pub fn new(q: DMatrix<f64>, r: DMatrix<f64>) -> Result<Self> {
         let n = q.nrows();
         check_shape("Q", &q, n, n, "n x n")?;
+        check_not_empty("Q", &q, "at least one state (n x n, n ≥ 1)")?;
         check_covariance("Q", &q, false)?;
         let p = r.nrows();
         check_shape("R", &r, p, p, "p x p")?;
+        check_not_empty("R", &r, "at least one output (p x p, p ≥ 1)")?;
         check_covariance("R", &r, true)?;
         Ok(Self {
             x0: DVector::zeros(n),
@@ -266,6 +269,48 @@ pub(crate) fn check_shape(
     }
 }
 
+/// An empty matrix where at least one row is needed is a [`TruthError::Dimension`] error.
+fn check_not_empty(field: &'static str, m: &DMatrix<f64>, expected: &str) -> Result<()> {
+    if m.is_empty() {
+        return Err(TruthError::Dimension {
+            field,
+            expected: expected.into(),
+            rows: m.nrows(),
+            cols: m.ncols(),
+        });
+    }
+    Ok(())
+}
+
+/// Sweeps of the symmetric eigen-solver before it gives up (it converges in a few per
+/// eigenvalue; nalgebra's own default is to iterate without bound).
+const EIGEN_MAX_ITERATIONS: usize = 100_000;
+
+/// The eigendecomposition of a symmetric matrix `m`. When its largest entry is outside
+/// [2⁻⁵⁰⁰, 2⁵⁰⁰] it is computed on `m` scaled by a power of two (largest entry in [1, 2)) and
+/// scaled back exactly, so that no intermediate overflows or underflows (entries near 1e308
+/// made nalgebra's solver overflow to NaN and iterate for ever); other matrices are
+/// decomposed as they are, so results do not change in the last bit.
+/// `None` when the solver does not converge within [`EIGEN_MAX_ITERATIONS`] sweeps, or `m` is
+/// not finite. An empty matrix has no eigenvalues.
+pub(crate) fn symmetric_eigen(m: &DMatrix<f64>) -> Option<(DVector<f64>, DMatrix<f64>)> {
+    let n = m.nrows();
+    if n == 0 {
+        return Some((DVector::zeros(0), DMatrix::zeros(0, 0)));
+    }
+    if !m.iter().all(|v| v.is_finite()) {
+        return None;
+    }
+    let largest = m.amax();
+    let scale = if largest > 0.0 && !(2f64.powi(-500)..=2f64.powi(500)).contains(&largest) {
+        largest.log2().floor().exp2()
+    } else {
+        1.0
+    };
+    let eig = nalgebra::SymmetricEigen::try_new(m / scale, f64::EPSILON, EIGEN_MAX_ITERATIONS)?;
+    Some((eig.eigenvalues * scale, eig.eigenvectors))
+}
+
 pub(crate) fn check_finite(field: &'static str, m: &DMatrix<f64>) -> Result<()> {
     for j in 0..m.ncols() {
         for i in 0..m.nrows() {
@@ -304,7 +349,15 @@ pub(crate) fn check_covariance(
             }
         }
     }
-    let eigenvalues = m.clone().symmetric_eigenvalues();
+    if m.is_empty() {
+        return Ok(());
+    }
+    let Some((eigenvalues, _)) = symmetric_eigen(m) else {
+        return Err(TruthError::NotPositiveSemidefinite {
+            field,
+            min_eigenvalue: f64::NAN,
+        });
+    };
     let min_eigenvalue = eigenvalues.min();
     let largest = eigenvalues.amax();
     if definite && min_eigenvalue <= PSD_TOLERANCE * largest {
