@@ -361,31 +361,33 @@ impl Layout {
         let mut t = None;
         let mut indexed: [Vec<(usize, usize)>; 3] = Default::default();
         for (i, name) in header.iter().enumerate() {
-            let duplicate = || {
-                (
-                    Some(name),
-                    format!("column `{}` appears twice", quote(name)),
-                )
-            };
+            let duplicate = || (Some(name), "appears twice in the header".to_string());
             match name {
                 "seq" => seq.replace(i).map_or(Ok(()), |_| Err(duplicate()))?,
                 "t" => t.replace(i).map_or(Ok(()), |_| Err(duplicate()))?,
                 _ => {
-                    let (kind, number) = name.split_at(name.len().min(1));
-                    let slot = match kind {
-                        "u" => 0,
-                        "z" => 1,
-                        "x" => 2,
+                    // Split after the first character, not the first byte: a header cell
+                    // starting with `ü` or a second byte-order mark panicked here.
+                    let mut chars = name.chars();
+                    let slot = match chars.next() {
+                        Some('u') => 0,
+                        Some('z') => 1,
+                        Some('x') => 2,
                         _ => usize::MAX,
                     };
-                    let number = number.parse::<usize>().ok().filter(|&k| k >= 1);
+                    // `u1`, `z12`: digits only, no leading zero, no sign (`z01` and `z+1`
+                    // were read as `z1`).
+                    let digits = chars.as_str();
+                    let canonical =
+                        digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0');
+                    let number = digits
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|&k| k >= 1 && canonical);
                     let (Some(k), true) = (number, slot < 3) else {
                         return Err((
                             Some(name),
-                            format!(
-                                "unknown column `{}` (expected seq, t, u1.., z1.., x1..)",
-                                quote(name)
-                            ),
+                            "unknown column (expected seq, t, u1.., z1.., x1..)".to_string(),
                         ));
                     };
                     if indexed[slot].iter().any(|&(kk, _)| kk == k) {

@@ -138,7 +138,14 @@ impl LinearSpec {
             None => DMatrix::identity(n, n),
             Some(PriorCovariance::Given(p0)) => p0.matrix("P0", n)?,
             Some(PriorCovariance::Derived(DerivedPrior::Stationary)) => {
-                system.steady_state()?.prior_covariance
+                // Named as the field, so that the error gets P0's line.
+                system
+                    .steady_state()
+                    .map_err(|e| TruthError::Parameter {
+                        field: "P0",
+                        message: format!("\"stationary\" has no solution: {e}"),
+                    })?
+                    .prior_covariance
             }
         };
         system.with_prior(x0, p0)

@@ -282,9 +282,34 @@ fn check_not_empty(field: &'static str, m: &DMatrix<f64>, expected: &str) -> Res
     Ok(())
 }
 
-/// Sweeps of the symmetric eigen-solver before it gives up (it converges in a few per
-/// eigenvalue; nalgebra's own default is to iterate without bound).
-const EIGEN_MAX_ITERATIONS: usize = 100_000;
+/// Iterations of an eigenvalue or singular-value solver before it gives up (they converge in a
+/// few per eigenvalue; nalgebra's own default is to iterate without bound, and on a matrix
+/// that overflows inside the solver it iterated for ever).
+pub(crate) const EIGEN_MAX_ITERATIONS: usize = 100_000;
+
+/// A power of two `s` such that `m / s` has its largest entry in [1, 2) when `m`'s largest
+/// entry is outside [2⁻⁵⁰⁰, 2⁵⁰⁰] (so that a decomposition of `m / s` neither overflows nor
+/// underflows), otherwise 1 (results unchanged to the last bit). `m` must be finite.
+pub(crate) fn safe_scale(m: &DMatrix<f64>) -> f64 {
+    let largest = m.amax();
+    if largest > 0.0 && !(2f64.powi(-500)..=2f64.powi(500)).contains(&largest) {
+        largest.log2().floor().exp2()
+    } else {
+        1.0
+    }
+}
+
+/// The singular values of `m`, computed on `m` scaled by [`safe_scale`] with at most
+/// [`EIGEN_MAX_ITERATIONS`] iterations; `None` when `m` is not finite or the solver does not
+/// converge.
+pub(crate) fn singular_values(m: &DMatrix<f64>) -> Option<DVector<f64>> {
+    if !m.iter().all(|v| v.is_finite()) {
+        return None;
+    }
+    let scale = safe_scale(m);
+    let svd = nalgebra::SVD::try_new(m / scale, false, false, f64::EPSILON, EIGEN_MAX_ITERATIONS)?;
+    Some(svd.singular_values * scale)
+}
 
 /// The eigendecomposition of a symmetric matrix `m`. When its largest entry is outside
 /// [2⁻⁵⁰⁰, 2⁵⁰⁰] it is computed on `m` scaled by a power of two (largest entry in [1, 2)) and
@@ -301,12 +326,7 @@ pub(crate) fn symmetric_eigen(m: &DMatrix<f64>) -> Option<(DVector<f64>, DMatrix
     if !m.iter().all(|v| v.is_finite()) {
         return None;
     }
-    let largest = m.amax();
-    let scale = if largest > 0.0 && !(2f64.powi(-500)..=2f64.powi(500)).contains(&largest) {
-        largest.log2().floor().exp2()
-    } else {
-        1.0
-    };
+    let scale = safe_scale(m);
     let eig = nalgebra::SymmetricEigen::try_new(m / scale, f64::EPSILON, EIGEN_MAX_ITERATIONS)?;
     Some((eig.eigenvalues * scale, eig.eigenvectors))
 }
