@@ -30,7 +30,7 @@ fn load(
     (dir, system)
 }
 
-fn message(result: Result<impl std::fmt::Debug, TruthError>) -> String {
+fn err_text(result: Result<impl std::fmt::Debug, TruthError>) -> String {
     result.unwrap_err().to_string()
 }
 
@@ -50,7 +50,7 @@ fn empty_covariances_in_a_named_system_are_field_errors() {
         ("q = 1e-4\nr = 1e-3\nx0 = []\n", "x0", 7),
     ] {
         let (_dir, system) = load(&format!("{PENDULUM}{noise}"));
-        let message = message(system);
+        let message = err_text(system);
         assert!(message.contains("S.toml"), "{message}");
         assert!(message.contains(&format!("`{field}`")), "{message}");
         assert!(message.contains(&format!("line {line}")), "{message}");
@@ -253,7 +253,7 @@ fn errors_quote_at_most_a_few_hundred_characters() {
     ];
     for text in &texts {
         let (_dir, system) = load(text);
-        let message = message(system);
+        let message = err_text(system);
         assert!(
             message.chars().count() < 1000,
             "{} characters: {}",
@@ -268,7 +268,7 @@ fn errors_quote_at_most_a_few_hundred_characters() {
         format!("t,z{long}\n0,1\n"),
         format!("seq,t,z1\n{long}.5,0,1\n"),
     ] {
-        let message = message(Dataset::from_csv_reader(
+        let message = err_text(Dataset::from_csv_reader(
             data.as_bytes(),
             Path::new("D.csv"),
         ));
@@ -283,12 +283,12 @@ fn errors_quote_at_most_a_few_hundred_characters() {
 fn a_duplicated_field_names_the_line_of_the_second() {
     let text = format!("{PENDULUM}q = 1e-4\n\nQ = [[1e-4, 0.0], [0.0, 1e-4]]\nr = 1e-3\n");
     let (_dir, system) = load(&text);
-    let message = message(system);
+    let message = err_text(system);
     assert!(message.contains("line 7: duplicate field `Q`"), "{message}");
     assert!(message.contains("lines 5 and 7"), "{message}");
     let linear = "A = [[0.5]]\nH = [[1.0]]\nq = 1.0\nR = [[1.0]]\nr = 2.0\n";
-    let message = message(load(linear).1);
-    assert!(message.contains("line 5: duplicate field `R`"), "{message}");
+    let second = err_text(load(linear).1);
+    assert!(second.contains("line 5: duplicate field `R`"), "{second}");
 }
 
 /// A byte-order mark before a system file is accepted (it hid the `kind` line), and a field
@@ -308,7 +308,7 @@ fn a_byte_order_mark_is_accepted() {
     let (_dir, system) = load(
         "\u{feff}length = -1.0\nkind = \"pendulum\"\ndamping = 0.5\ndt = 0.05\nq = 1e-4\nr = 1e-3\n",
     );
-    let message = message(system);
+    let message = err_text(system);
     assert!(
         message.contains("line 1") && message.contains("`length`"),
         "{message}"
@@ -335,7 +335,7 @@ fn a_header_cell_starting_with_a_multibyte_character_is_an_error() {
 fn column_numbers_have_no_leading_zero_or_sign() {
     for column in ["z01", "z+1", "u01", "x+2", "z1.0"] {
         let text = format!("t,z1,{column}\n0,1,2\n");
-        let message = message(Dataset::from_csv_reader(
+        let message = err_text(Dataset::from_csv_reader(
             text.as_bytes(),
             Path::new("D.csv"),
         ));
@@ -359,7 +359,7 @@ fn column_numbers_have_no_leading_zero_or_sign() {
 fn column_errors_name_the_column_once() {
     for (header, words) in [("t,z1,z1", "appears twice"), ("t,z1,y1", "unknown column")] {
         let text = format!("{header}\n0,1,2\n");
-        let message = message(Dataset::from_csv_reader(
+        let message = err_text(Dataset::from_csv_reader(
             text.as_bytes(),
             Path::new("D.csv"),
         ));
@@ -382,7 +382,7 @@ fn a_stationary_prior_that_overflows_is_an_error_not_a_hang() {
                 H = [[0.81, 0.57, 0.90], [0.66, 0.69, 0.06]]\nq = 1e308\nr = 1.0\n\
                 P0 = \"stationary\"\n";
     let (_dir, system) = load(text);
-    let message = message(system);
+    let message = err_text(system);
     assert!(
         message.contains("line 5") && message.contains("`P0`") && message.contains("stationary"),
         "{message}"
@@ -467,7 +467,7 @@ fn substeps_are_capped() {
     let (_dir, system) = load(&format!(
         "{PENDULUM}substeps = 1000000000\nq = 1e-4\nr = 1e-3\n"
     ));
-    let message = message(system);
+    let message = err_text(system);
     assert!(
         message.contains("line 5") && message.contains("`substeps`") && message.contains("1000000"),
         "{message}"
