@@ -179,6 +179,11 @@ pub(crate) fn filter_with_progress(
             tmp_nn.gemm(1.0, a, &cov, 0.0);
             cov.copy_from(q);
             cov.gemm(1.0, &tmp_nn, &at, 1.0);
+            if has_negative_diagonal(&cov) {
+                let previous = out.covariance(k - 1).into_owned();
+                let identity = DMatrix::identity(n, n);
+                repair(&mut cov, &[(a, &previous), (&identity, q)]);
+            }
             if !finite(&x, &cov) {
                 return Err(diverged(k, PREDICTION_NOT_FINITE));
             }
@@ -237,6 +242,8 @@ pub(crate) struct UpdateBuffers {
     ikh: DMatrix<f64>,
     ikh_t: DMatrix<f64>,
     tmp: DMatrix<f64>,
+    /// The prior covariance of the update in progress (for [`repair`]).
+    prior: DMatrix<f64>,
 }
 
 impl UpdateBuffers {
@@ -255,6 +262,7 @@ impl UpdateBuffers {
             ikh: DMatrix::zeros(n, n),
             ikh_t: DMatrix::zeros(n, n),
             tmp: DMatrix::zeros(n, n),
+            prior: DMatrix::zeros(n, n),
         }
     }
 
@@ -286,6 +294,7 @@ impl UpdateBuffers {
             sequence: Some(sequence),
             row,
         };
+        self.prior.copy_from(cov);
         // Kᵀ = S⁻¹ H P with S = H P Hᵀ + R = L Lᵀ  (S and P symmetric)
         self.gain_t.gemm(1.0, &self.h, cov, 0.0);
         self.chol.copy_from(&self.r);
@@ -317,6 +326,11 @@ impl UpdateBuffers {
         self.kr.gemm(1.0, &self.gain, &self.r, 0.0);
         cov.gemm(1.0, &self.kr, &self.gain_t, 1.0);
         symmetrise(cov);
+        if has_negative_diagonal(cov) {
+            // The products above are not sums of squares: at extreme scales (R 1e-20 next to
+            // P 1e3, P0 1e100 next to R 1e20) their rounding left variances below zero.
+            repair(cov, &[(&self.ikh, &self.prior), (&self.gain, &self.r)]);
+        }
         Ok((nis, log_likelihood))
     }
 }
@@ -329,6 +343,35 @@ pub(crate) const PREDICTION_NOT_FINITE: &str = "the predicted state or covarianc
 /// Why a filter stops when its estimate overflows.
 pub(crate) const ESTIMATE_NOT_FINITE: &str = "the estimated state or covariance is no longer \
      finite (inputs, noise, prior or measurements too large)";
+
+/// Whether a covariance has a diagonal entry below zero.
+pub(crate) fn has_negative_diagonal(m: &DMatrix<f64>) -> bool {
+    m.diagonal().iter().any(|v| *v < 0.0)
+}
+
+/// Recomputes a covariance that rounding left with a negative variance as the sum of squares
+/// `Σᵢ (Mᵢ Lᵢ)(Mᵢ Lᵢ)ᵀ` with `Lᵢ Lᵢᵀ = Cᵢ` for the `(Mᵢ, Cᵢ)` given (`M C Mᵀ` terms whose
+/// sum it is): every diagonal entry is then a sum of squares, ≥ 0 exactly. Used only when the
+/// fast form went negative, so results elsewhere do not change in the last bit. Leaves `cov`
+/// as it is when a square root cannot be computed (a covariance that is not finite); the
+/// estimates are checked later.
+pub(crate) fn repair(cov: &mut DMatrix<f64>, terms: &[(&DMatrix<f64>, &DMatrix<f64>)]) {
+    let mut sum = DMatrix::zeros(cov.nrows(), cov.ncols());
+    for (m, c) in terms {
+        let Some(root) = (*c)
+            .clone()
+            .cholesky()
+            .map(|l| l.l())
+            .or_else(|| crate::simulate::psd_sqrt(c))
+        else {
+            return;
+        };
+        let factor = *m * root;
+        sum.gemm(1.0, &factor, &factor.transpose(), 1.0);
+    }
+    symmetrise(&mut sum);
+    *cov = sum;
+}
 
 /// Whether every entry of a mean and a covariance is finite.
 pub(crate) fn finite(x: &DVector<f64>, cov: &DMatrix<f64>) -> bool {
@@ -456,6 +499,20 @@ pub(crate) fn smooth_sequence(
         cov.copy_from(&p_f);
         cov.gemm(1.0, &tmp, &gain_t, 1.0);
         symmetrise(&mut cov);
+        if has_negative_diagonal(&cov) {
+            // The same as a sum of squares: P_{k|T} = (I − C A) P_{k|k} (I − C A)ᵀ
+            // + C Q Cᵀ + C P_{k+1|T} Cᵀ (with C P_{k+1|k} = P_{k|k} Aᵀ).
+            let i_ca = DMatrix::identity(n, n) - &gain * a;
+            let smoothed_next = out.covariance(k + 1).into_owned();
+            repair(
+                &mut cov,
+                &[
+                    (&i_ca, &p_f.into_owned()),
+                    (&gain, system.q()),
+                    (&gain, &smoothed_next),
+                ],
+            );
+        }
         if !finite(&out.means.column(k).into_owned(), &cov) {
             return Err(TruthError::Diverged {
                 what: "RTS smoother",

@@ -14,7 +14,7 @@ use crate::dynamics::{Dynamics, check_dimensions};
 use crate::error::{Result, TruthError};
 use crate::kalman::{
     ESTIMATE_NOT_FINITE, FilterOutput, LN_2PI, UpdateBuffers, check_sequence, filter_with_progress,
-    finite, smooth_sequence, symmetrise,
+    finite, has_negative_diagonal, repair, smooth_sequence, symmetrise,
 };
 use crate::limits::{check_memory, filter_bytes};
 
@@ -77,7 +77,11 @@ fn extended_filter_with_progress<D: Dynamics + ?Sized>(
             let f = system.transition_jacobian(&x, &u);
             x = system.transition(&x, &u);
             // P_{k|k-1} = F P Fᵀ + Q
-            cov = q + &f * &cov * f.transpose();
+            let previous = cov;
+            cov = q + &f * &previous * f.transpose();
+            if has_negative_diagonal(&cov) {
+                repair(&mut cov, &[(&f, &previous), (&DMatrix::identity(n, n), q)]);
+            }
             if !finite(&x, &cov) {
                 return Err(diverged(seq, k, "extended Kalman filter"));
             }

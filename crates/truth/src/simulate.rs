@@ -218,7 +218,7 @@ pub fn simulate_with_progress<D: Dynamics + ?Sized>(
     )?;
     let noise = system.noise();
     let root = |field: &'static str, m: &DMatrix<f64>| {
-        psd_sqrt(m).ok_or_else(|| TruthError::NotPositiveSemidefinite {
+        psd_sqrt(m).ok_or(TruthError::NotPositiveSemidefinite {
             field,
             min_eigenvalue: f64::NAN,
         })

@@ -85,7 +85,7 @@ fn report(target: &'static str, start: Instant) {
         start.elapsed().as_secs_f64()
     );
     let mut sorted: Vec<_> = outcomes.into_iter().collect();
-    sorted.sort_by(|a, b| b.1.cmp(&a.1));
+    sorted.sort_by_key(|b| std::cmp::Reverse(b.1));
     for (outcome, count) in sorted.iter().take(25) {
         eprintln!("  {count:6}  {outcome}");
     }
@@ -276,6 +276,10 @@ fn check_error(
         message.chars().take(300).collect::<String>()
     );
     prop_assert!(message.contains(file), "the file is not named: {message}");
+    prop_assert!(
+        !message.contains("is negative"),
+        "a filter or smoother produced a negative variance: {message}"
+    );
     if let Some(d) = doubled(&message) {
         prop_assert!(false, "`{d}` said twice: {message}");
     }
