@@ -92,6 +92,16 @@ pub enum TruthError {
         /// Its smallest eigenvalue.
         min_eigenvalue: f64,
     },
+    /// A covariance has a negative diagonal entry (a variance below zero), however small.
+    #[error("field `{field}`: the variance [{index}][{index}] = {value:e} is negative")]
+    NegativeVariance {
+        /// The offending field.
+        field: &'static str,
+        /// 0-based index of the diagonal entry.
+        index: usize,
+        /// Its value.
+        value: f64,
+    },
     /// A covariance that must be invertible is not positive definite.
     #[error("field `{field}`: not positive definite (smallest eigenvalue {min_eigenvalue:e})")]
     NotPositiveDefinite {

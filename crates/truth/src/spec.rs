@@ -30,7 +30,7 @@ use crate::dynamics::Dynamics;
 use crate::error::quote;
 use crate::error::{Result, TruthError};
 use crate::library::{Duffing, Lorenz, Pendulum, VanDerPol};
-use crate::system::{LinearSystem, Noise, check_shape, matrix, rows};
+use crate::system::{LinearSystem, Noise, check_shape, check_variances, matrix, rows};
 
 /// A covariance given as a scalar `c` (meaning `c I`) or as a matrix (arrays of rows).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -134,6 +134,7 @@ impl LinearSpec {
             .x0
             .clone()
             .map_or_else(|| DVector::zeros(n), DVector::from_vec);
+        check_variances("Q", system.q())?;
         let p0 = match &self.p0 {
             None => DMatrix::identity(n, n),
             Some(PriorCovariance::Given(p0)) => p0.matrix("P0", n)?,
@@ -148,7 +149,12 @@ impl LinearSpec {
                     .prior_covariance
             }
         };
-        system.with_prior(x0, p0)
+        let given_p0 = matches!(self.p0, Some(PriorCovariance::Given(_)));
+        let system = system.with_prior(x0, p0)?;
+        if given_p0 {
+            check_variances("P0", system.p0())?;
+        }
+        Ok(system)
     }
 }
 
@@ -258,6 +264,8 @@ fn discretise<F: VectorField + 'static>(
         None => DMatrix::identity(n, n),
     };
     let noise = noise.with_prior(x0, p0)?;
+    check_variances("Q", noise.q())?;
+    check_variances("P0", noise.p0())?;
     Ok(Box::new(Rk4::new(model, dt, substeps, noise)?))
 }
 
@@ -661,6 +669,7 @@ fn invalid(text: &str, path: &Path, e: TruthError) -> TruthError {
         | TruthError::NotFinite { field, .. }
         | TruthError::NotSymmetric { field, .. }
         | TruthError::NotPositiveSemidefinite { field, .. }
+        | TruthError::NegativeVariance { field, .. }
         | TruthError::NotPositiveDefinite { field, .. } => Some(*field),
         _ => None,
     };

@@ -394,3 +394,19 @@ pub(crate) fn check_covariance(
     }
     Ok(())
 }
+
+/// Checks that no diagonal entry of a covariance given in a file is negative. The eigenvalue
+/// test of [`check_covariance`] allows rounding-level negative eigenvalues (computed
+/// covariances need that); a variance written in a file is exact, and below zero it is wrong
+/// however small (`P0` with -1e-300 on its diagonal was accepted and printed as a negative
+/// variance).
+pub(crate) fn check_variances(field: &'static str, m: &DMatrix<f64>) -> Result<()> {
+    match m.diagonal().iter().enumerate().find(|(_, v)| **v < 0.0) {
+        Some((index, &value)) => Err(TruthError::NegativeVariance {
+            field,
+            index,
+            value,
+        }),
+        None => Ok(()),
+    }
+}

@@ -548,3 +548,29 @@ fn kalman_variances_never_go_negative() {
         }
     }
 }
+
+/// A covariance with a negative diagonal entry, however small (`P0` with −1e-300), is refused
+/// naming the field, the entry and its line: the eigenvalue test tolerates rounding-level
+/// negative eigenvalues, and such a `P0` was printed as a negative variance by a filter whose
+/// first row is missing (found by the fuzzer's long run).
+#[test]
+fn a_negative_variance_in_a_covariance_is_refused() {
+    for (noise, field) in [
+        (
+            "q = 1e-4\nr = 1e-3\nP0 = [[0.25, 0.0], [0.0, -1e-300]]\n",
+            "P0",
+        ),
+        ("Q = [[-1e-300, 0.0], [0.0, 1e-4]]\nr = 1e-3\n", "Q"),
+    ] {
+        let (_dir, system) = load(&format!("{PENDULUM}{noise}"));
+        let message = err_text(system);
+        assert!(
+            message.contains(&format!("`{field}`")) && message.contains("is negative"),
+            "{message}"
+        );
+        assert!(
+            message.contains("line 5") || message.contains("line 7"),
+            "{message}"
+        );
+    }
+}
