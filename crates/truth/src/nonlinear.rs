@@ -50,7 +50,8 @@ fn diverged(seq: &Sequence, row: usize, what: &'static str) -> TruthError {
 ///                   P_{k|k} = (I − K H) P (I − K H)ᵀ + K R Kᵀ      (Joseph form)
 /// ```
 ///
-/// On a linear system this is the Kalman filter ([`filter`](crate::kalman::filter)) up to rounding (tested to 1e-12).
+/// On a linear system this is the Kalman filter ([`filter`](crate::kalman::filter)) up to
+/// rounding (tested to 1e-12).
 /// A non-finite estimate is an error ([`TruthError::Diverged`]).
 pub fn extended_filter<D: Dynamics + ?Sized>(system: &D, seq: &Sequence) -> Result<FilterOutput> {
     extended_filter_with_progress(system, seq, &mut |_| {})
