@@ -12,12 +12,14 @@
 //! - [`references`]: the floors a network is measured against (Kalman one-step prediction,
 //!   the true system's output-error prediction);
 //! - [`baselines`]: the classical estimates beside the RNN (N4SID, EM from N4SID);
+//! - [`detrend`]: a per-sequence mean or linear trend removed before a fit;
 //! - [`run`]: the stages and [`fit_and_report`], [`run_spec`];
 //! - [`outcome`]: [`Outcome`], the one typed record of a run's numbers;
 //! - [`folder`]: report folders replaced as a whole;
 //! - [`progress`]: the training progress bar.
 
 pub mod baselines;
+pub mod detrend;
 pub mod folder;
 pub mod outcome;
 pub mod progress;
