@@ -49,6 +49,11 @@ pub enum Init {
     /// Eigenvalues on a ring near the unit circle over a range of phases, as linear recurrent
     /// units are initialised (Orvieto et al., 2023): see [`Ring`].
     Ring(Ring),
+    /// Restarts alternate: even-numbered ones (0, 2, …) start from [`Init::Random`], odd ones
+    /// from the ring, and the best validation loss wins as always, so a fit has both starts
+    /// to choose from. A single network built outside training ([`ElmanConfig`]) starts
+    /// random.
+    Diverse(Ring),
 }
 
 impl Init {
@@ -56,6 +61,30 @@ impl Init {
     /// they read as before the option existed).
     pub fn is_random(&self) -> bool {
         matches!(self, Self::Random)
+    }
+
+    /// The initialisation of restart `index`: [`Init::Diverse`] resolved to random (even
+    /// index) or ring (odd); the others unchanged.
+    pub fn for_restart(&self, index: usize) -> Init {
+        match self {
+            Self::Diverse(ring) if index % 2 == 1 => Self::Ring(*ring),
+            Self::Diverse(_) => Self::Random,
+            other => *other,
+        }
+    }
+}
+
+impl Default for Ring {
+    /// The ring for slow, lightly damped modes: moduli 0.99 to 0.9999 (damping times of 100 to
+    /// 10,000 steps), periods of at least 20 steps (`max_phase = π/10`, as linear recurrent
+    /// units use for long-range tasks). Training moves the eigenvalues from there; faster
+    /// modes are reached too (see `results/real/`).
+    fn default() -> Self {
+        Self {
+            min_radius: 0.99,
+            max_radius: 0.9999,
+            max_phase: std::f64::consts::PI / 10.0,
+        }
     }
 }
 
@@ -209,7 +238,7 @@ impl ElmanConfig {
                 format!("{} is not in [0, 1)", self.init_spectral_radius),
             ));
         }
-        if let Init::Ring(ring) = &self.init {
+        if let Init::Ring(ring) | Init::Diverse(ring) = &self.init {
             ring.validate()?;
         }
         Ok(())
@@ -217,8 +246,9 @@ impl ElmanConfig {
 
     /// The seeded initial weights, as plain matrices.
     ///
-    /// [`Init::Random`]: `U` has i.i.d. standard normal entries rescaled so that its spectral
-    /// radius is `init_spectral_radius`. [`Init::Ring`]: `U` has eigenvalues on the ring
+    /// [`Init::Random`] (and [`Init::Diverse`], outside training): `U` has i.i.d. standard
+    /// normal entries rescaled so that its spectral radius is `init_spectral_radius`.
+    /// [`Init::Ring`]: `U` has eigenvalues on the ring
     /// ([`Ring`]), and the rows of `W` are scaled by `√(1 − r²)` of their eigenvalue. In both,
     /// `W` and `V` have i.i.d. `N(0, 1/fan_in)` entries (before that scaling) and `b = c = 0`.
     pub fn init_weights(&self, mode: Mode) -> Result<RnnWeights> {
@@ -231,7 +261,7 @@ impl ElmanConfig {
             })
         };
         let (u, row_scales) = match &self.init {
-            Init::Random => {
+            Init::Random | Init::Diverse(_) => {
                 let mut u = normal(&mut rng, n, n, 1.0);
                 let radius = spectral_radius(&u);
                 if radius > 0.0 {

@@ -174,19 +174,25 @@ fn main() -> Result<()> {
         let seconds = started.elapsed().as_secs_f64();
         total_seconds += seconds;
         let predictions = fit.model.predict(&sequences)?;
-        let (mut sum, mut count) = (0.0, 0.0);
+        let (mut sum, mut count, mut late, mut late_count) = (0.0, 0.0, 0.0, 0.0);
         for (s, pr) in sequences.iter().zip(&predictions) {
-            for (z, y) in s.measurements.iter().zip(pr.outputs.iter()) {
+            let half = s.steps() / 2;
+            for (k, (z, y)) in s.measurements.iter().zip(pr.outputs.iter()).enumerate() {
                 if z.is_finite() {
                     sum += (z - y).powi(2);
                     count += 1.0;
+                    if k / s.n_outputs() >= half {
+                        late += (z - y).powi(2);
+                        late_count += 1.0;
+                    }
                 }
             }
         }
         let eig = eigenvalues(&recovered(fit.weights()))?;
         let mut line = format!(
-            "seed {seed}: one-step MSE {:.5e} objective {:.5e} {:.2} s eig [{}]",
+            "seed {seed}: one-step MSE {:.5e} (second half {:.5e}) objective {:.5e} {:.2} s eig [{}]",
             sum / count,
+            late / late_count,
             fit.report.val_loss,
             seconds,
             eig.iter().map(|z| show(*z)).collect::<Vec<_>>().join(", ")

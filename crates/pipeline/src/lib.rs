@@ -16,7 +16,9 @@
 //! - [`run`]: the stages and [`fit_and_report`], [`run_spec`];
 //! - [`outcome`]: [`Outcome`], the one typed record of a run's numbers;
 //! - [`folder`]: report folders replaced as a whole;
-//! - [`progress`]: the training progress bar.
+//! - [`progress`]: the training progress bar;
+//! - [`user`]: a fit of a user's own data ([`user::fit_user_data`]), shared by `dynrec fit` and
+//!   the `real` experiment.
 
 pub mod baselines;
 pub mod detrend;
@@ -27,6 +29,7 @@ pub mod references;
 pub mod run;
 pub mod spec;
 pub mod truth;
+pub mod user;
 
 pub use folder::ReportFolder;
 pub use outcome::{Check, Outcome};

@@ -138,7 +138,10 @@ impl<'p, 'a> Restart<'p, 'a> {
         let started = Instant::now();
         let (network, config) = (problem.network, problem.config);
         let (m, p) = problem.sizes;
-        let init = network.elman(m, p, seed).init_weights(network.mode)?;
+        let init = network
+            .elman(m, p, seed)
+            .with_init(network.init.for_restart(index))
+            .init_weights(network.mode)?;
         let theta = problem.train_objective.layout.flatten(&init);
         let adam = Adam::new(theta.len(), config.beta1, config.beta2, config.epsilon);
         let n_batches = problem.train_set.len().div_ceil(config.batch_size);
