@@ -9,14 +9,14 @@
 //!   recover dominant modes that differ by more than 0.05 (bottleneck matching of the dominant
 //!   eigenvalues): the data do not pin the dynamics down, or training did not find them;
 //! - **a better predictor of the same order** (predictor mode): a classical baseline at the
-//!   network's order whose steady-state Kalman predictor, started like the network from a zero
-//!   state, has a one-step error more than 5% below the network's on the same data. A linear
-//!   predictor network of order `n` can represent that predictor exactly (`U = A − K H`,
-//!   `W_z = K`, `V = H`), so it is a point of the network's own loss that training did not
-//!   reach: a worse local minimum, whatever the eigenvalues say. (The baseline's Kalman
-//!   *filter*, with its learned prior and time-varying gain, is not the comparison: a network
-//!   started at `h_0 = 0` cannot have those, and on a series with a nearly deterministic cycle
-//!   the difference alone is tens of percent.)
+//!   network's order whose steady-state Kalman predictor (fixed gain, from the estimate's prior
+//!   mean, run as the network runs) has a one-step error more than 5% below the network's on
+//!   the same data. A linear predictor network of order `n` represents that predictor exactly
+//!   (`U = A − K H`, `W_z = K`, `V = H`, its first state `h_1 = b`), so it is a point of the
+//!   network's own loss that training did not reach: a worse local minimum, whatever the
+//!   eigenvalues say. (The baseline's Kalman *filter*, whose gain also varies in time from its
+//!   prior covariance, is not the comparison: no time-invariant network has that, and on a
+//!   series with a nearly deterministic cycle the difference alone is tens of percent.)
 //!
 //! Each finding becomes a sentence appended to the verdict and a note.
 
@@ -112,8 +112,8 @@ impl Analysis {
 
 impl Analysis {
     /// Without a known truth, in predictor mode: `baselines` are the one-step MSEs (name,
-    /// value) of the steady-state predictors from a zero state of the classical baselines at
-    /// the network's order, on the same data as the network's `rnn_mse`; when the best of them
+    /// value) of the steady-state predictors (fixed gain, from the prior mean) of the classical
+    /// baselines at the network's order, on the same data as the network's `rnn_mse`; when the best of them
     /// is more than [`BETTER_PREDICTOR`] below it, appends a warning to the verdict and the
     /// notes and returns it.
     pub fn check_one_step_error(
@@ -132,8 +132,8 @@ impl Analysis {
             return None;
         }
         let finding = format!(
-            "the steady-state Kalman predictor of {name} (order {}), started from a zero state \
-             as the network is, has a one-step MSE {:.1}% below the network's ({best:.4e} \
+            "the steady-state Kalman predictor of {name} (order {}), run with a fixed gain as \
+             the network runs, has a one-step MSE {:.1}% below the network's ({best:.4e} \
              against {rnn_mse:.4e}), though a predictor network of that order can represent \
              it: training stopped in a worse minimum of its own loss, and its eigenvalues need \
              not be the data's. Restarts from a ring of slow, lightly damped eigenvalues, a \

@@ -249,19 +249,20 @@ fn fit_set(
     Ok(())
 }
 
-/// The one-step MSE on `held_out` of `system`'s steady-state Kalman predictor started, like a
-/// predictor network, from a zero state with a fixed gain:
+/// The one-step MSE on `held_out` of `system`'s steady-state Kalman predictor, run as a
+/// predictor network runs, with a fixed gain from the estimate's prior mean `x0`:
 ///
 /// ```text
-/// x̂_1 = 0,   ŷ_k = H x̂_k,   e_k = z_k − ŷ_k (0 in a missing component),
+/// x̂_1 = x0,   ŷ_k = H x̂_k,   e_k = z_k − ŷ_k (0 in a missing component),
 /// x̂_{k+1} = A x̂_k + B u_{k+1} + K e_k
 /// ```
 ///
 /// (`K` the steady-state predictor gain), in the coordinates the baselines were fitted in (the
-/// training means removed when `spec.remove_means`). This is the predictor a network of the
-/// same order can represent; the Kalman filter of [`fit_baselines`]' one-step MSE also has the
-/// estimate's learned prior and time-varying gain, which a network started at `h_0 = 0` has
-/// not. `None` when the estimate has no steady state.
+/// training means removed when `spec.remove_means`). A linear network of the same order
+/// represents exactly this predictor (`U = A − K H`, `W = [B | K]`, `V = H`, its first state
+/// `h_1 = b` set to `x0`); the Kalman filter behind [`fit_baselines`]' one-step MSE also has a
+/// time-varying gain from the prior covariance, which no time-invariant network has. `None`
+/// when the estimate has no steady state.
 pub fn steady_state_mse(
     spec: &BaselineSpec,
     train: &Dataset,
@@ -278,7 +279,7 @@ pub fn steady_state_mse(
     };
     let (a, h) = (system.a(), system.h());
     let pairs = held_out.sequences.iter().map(|s| {
-        let mut x = DVector::zeros(system.n_states());
+        let mut x = system.noise().x0().clone();
         let mut out = DMatrix::zeros(h.nrows(), s.len());
         for k in 0..s.len() {
             let y = h * &x;

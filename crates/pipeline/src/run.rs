@@ -463,7 +463,7 @@ pub fn fit_and_report(
     analysis.notes.extend(data.notes.iter().cloned());
     analysis.check_consistency(&restarts, &settings.analysis);
     if settings.network.mode == Mode::Predictor && truth.is_none() {
-        // Each same-order baseline's steady-state predictor from a zero state: what the
+        // Each same-order baseline's steady-state predictor, run as a network runs: what the
         // network could have become.
         let same_order: Vec<(&str, f64)> = baselines
             .fitted

@@ -150,21 +150,22 @@ fn baselines_follow_the_order_asked_for_and_the_gap() {
     assert_eq!(names, ["n4sid", "em"]);
 }
 
-/// The steady-state predictor from a zero state is the Kalman filter when the filter starts
-/// there: with `x0 = 0` and `P0` the stationary predicted covariance (so `P_k = P` and the gain
-/// is the steady one at every step) and no missing data, `steady_state_mse` equals the MSE of
-/// the filter's one-step predictions to rounding; with another prior the filter (which uses it)
-/// predicts the first rows better, and with gaps the filter's gain grows through them while the
-/// fixed-gain recursion keeps `K`, so the two differ.
+/// The fixed-gain steady-state predictor is the Kalman filter when the filter's prior covariance
+/// is the stationary one: with `x0 = (0.3, −0.2)` and `P0` the stationary predicted covariance
+/// (so `P_k = P` and the gain is the steady one at every step) and no missing data,
+/// `steady_state_mse` equals the MSE of the filter's one-step predictions to rounding; with a
+/// wider prior the filter (whose gain starts larger) predicts the first rows better, and with
+/// gaps the filter's gain grows through them while the fixed-gain recursion keeps `K`, so the
+/// two differ.
 #[test]
-fn the_steady_state_predictor_from_zero_is_the_kalman_filter_from_the_stationary_prior() {
+fn the_steady_state_predictor_is_the_kalman_filter_from_the_stationary_prior() {
     use dynrec_pipeline::baselines::steady_state_mse;
     use dynrec_pipeline::references::{kalman_predictions, pooled_mse};
     let system = rotation();
     let stationary = system.steady_state().unwrap().prior_covariance;
     let started = system
         .clone()
-        .with_prior(nalgebra::DVector::zeros(2), stationary)
+        .with_prior(nalgebra::DVector::from_vec(vec![0.3, -0.2]), stationary)
         .unwrap();
     let config = |seed, missing| SimulationConfig {
         sequences: 4,

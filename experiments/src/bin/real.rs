@@ -17,6 +17,7 @@
 //! `<out>/<series>/seed_<k>/` (report.json, report.md, plots) and `<out>/README.md`.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -358,7 +359,7 @@ fn main() -> Result<()> {
         rows.push((series, data, fits));
     }
     let text = readme(&rows, args.budget);
-    write_atomically(&out.join("README.md"), text.as_bytes())
+    write_atomically(&out.join("README.md"), |w| w.write_all(text.as_bytes()))
         .with_context(|| format!("writing {}", out.join("README.md").display()))?;
     println!("{text}");
     Ok(())
