@@ -7,7 +7,16 @@
 //!   0.05 of it;
 //! - **restarts that disagree**: restarts whose validation loss is within 5% of the best one's
 //!   recover dominant modes that differ by more than 0.05 (bottleneck matching of the dominant
-//!   eigenvalues): the data do not pin the dynamics down, or training did not find them.
+//!   eigenvalues): the data do not pin the dynamics down, or training did not find them;
+//! - **a better predictor of the same order** (predictor mode): a classical baseline at the
+//!   network's order whose steady-state Kalman predictor (fixed gain, from the estimate's prior
+//!   mean, run as the network runs) has a one-step error more than 5% below the network's on
+//!   the same data. A linear predictor network of order `n` represents that predictor exactly
+//!   (`U = A − K H`, `W_z = K`, `V = H`, its first state `h_1 = b`), so it is a point of the
+//!   network's own loss that training did not reach: a worse local minimum, whatever the
+//!   eigenvalues say. (The baseline's Kalman *filter*, whose gain also varies in time from its
+//!   prior covariance, is not the comparison: no time-invariant network has that, and on a
+//!   series with a nearly deterministic cycle the difference alone is tens of percent.)
 //!
 //! Each finding becomes a sentence appended to the verdict and a note.
 
@@ -24,6 +33,9 @@ pub const LIGHTLY_DAMPED: f64 = 0.95;
 pub const PARTNER_DISTANCE: f64 = 0.05;
 /// Restarts whose validation loss is within this relative margin of the best fit equally well.
 pub const EQUALLY_GOOD: f64 = 0.05;
+/// A baseline predicts better than the network when its one-step MSE is below the network's by
+/// more than this relative margin.
+pub const BETTER_PREDICTOR: f64 = 0.05;
 
 /// A restart of the training: its validation loss and its weights.
 #[derive(Debug, Clone, Copy)]
@@ -95,6 +107,44 @@ impl Analysis {
             if modes.len() > 1 { "s" } else { "" },
             modes.join(", ")
         )]
+    }
+}
+
+impl Analysis {
+    /// Without a known truth, in predictor mode: `baselines` are the one-step MSEs (name,
+    /// value) of the steady-state predictors (fixed gain, from the prior mean) of the classical
+    /// baselines at the network's order, on the same data as the network's `rnn_mse`; when the best of them
+    /// is more than [`BETTER_PREDICTOR`] below it, appends a warning to the verdict and the
+    /// notes and returns it.
+    pub fn check_one_step_error(
+        &mut self,
+        rnn_mse: f64,
+        baselines: &[(&str, f64)],
+    ) -> Option<String> {
+        if !self.truth.is_empty() || self.mode != dynrec_core::weights::Mode::Predictor {
+            return None;
+        }
+        let (name, best) = baselines
+            .iter()
+            .filter(|(_, mse)| mse.is_finite())
+            .min_by(|a, b| a.1.total_cmp(&b.1))?;
+        if !(rnn_mse.is_finite() && *best < rnn_mse * (1.0 - BETTER_PREDICTOR)) {
+            return None;
+        }
+        let finding = format!(
+            "the steady-state Kalman predictor of {name} (order {}), run with a fixed gain as \
+             the network runs, has a one-step MSE {:.1}% below the network's ({best:.4e} \
+             against {rnn_mse:.4e}), though a predictor network of that order can represent \
+             it: training stopped in a worse minimum of its own loss, and its eigenvalues need \
+             not be the data's. Restarts from a ring of slow, lightly damped eigenvalues, a \
+             k-step-ahead loss or a detrended series may find the better one (README, 'Slow \
+             modes').",
+            self.d_hidden,
+            100.0 * (1.0 - best / rnn_mse)
+        );
+        self.verdict.push_str(&format!(" Warning: {finding}"));
+        self.notes.push(format!("Warning: {finding}"));
+        Some(finding)
     }
 }
 

@@ -108,3 +108,47 @@ fn nothing_is_checked_against_a_known_truth() {
     assert!(analysis.check_consistency(&[], &config).is_empty());
     assert_eq!(analysis.verdict, verdict);
 }
+
+/// A predictor network whose one-step MSE a same-order baseline's steady-state predictor beats by
+/// more than 5% is flagged, naming the best baseline and the margin; within 5%, or in
+/// simulation mode (where the network's MSE is an output error, not a one-step one), it is not.
+#[test]
+fn a_better_predictor_of_the_same_order_is_flagged() {
+    let config = AnalysisConfig::default();
+    let predictor = RnnWeights {
+        w: DMatrix::from_row_slice(3, 1, &[0.3, 0.1, 0.2]),
+        mode: Mode::Predictor,
+        ..network(0.0003, 0.4192, 0.9998)
+    };
+    let mut analysis = analyse(&predictor, None, None, &config).expect("analysis");
+    let finding = analysis
+        .check_one_step_error(0.234, &[("n4sid", 0.471), ("em", 0.1997)])
+        .expect("flagged");
+    assert!(
+        finding.starts_with("the steady-state Kalman predictor of em (order 3)"),
+        "{finding}"
+    );
+    assert!(finding.contains("14.7% below"), "{finding}");
+    assert!(
+        analysis
+            .verdict
+            .contains("Warning: the steady-state Kalman predictor of em")
+    );
+
+    let mut analysis = analyse(&predictor, None, None, &config).expect("analysis");
+    assert!(
+        analysis
+            .check_one_step_error(0.234, &[("em", 0.225)])
+            .is_none()
+    );
+    assert!(analysis.check_one_step_error(0.234, &[]).is_none());
+    assert!(!analysis.verdict.contains("Warning"));
+
+    let simulation = network(0.0003, 0.4192, 0.9998);
+    let mut analysis = analyse(&simulation, None, None, &config).expect("analysis");
+    assert!(
+        analysis
+            .check_one_step_error(0.234, &[("em", 0.1)])
+            .is_none()
+    );
+}

@@ -36,7 +36,7 @@ pub use device::{Backend, Compute, Precision};
 pub use dynrec_core::weights::{Activation, Mode, RnnWeights, Trajectory};
 pub use error::{ModelError, Result};
 pub use inference::TrainedRnn;
-pub use model::{Elman, ElmanConfig, ElmanOutput, NetworkConfig, ValidNetworkConfig};
+pub use model::{Elman, ElmanConfig, ElmanOutput, Init, NetworkConfig, Ring, ValidNetworkConfig};
 pub use optim::LbfgsStop;
 pub use training::{
     Fit, LossHistory, Observer, Phase, Progress, RestartReport, Silent, StopReason, TrainingConfig,

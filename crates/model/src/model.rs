@@ -35,6 +35,128 @@ fn default_spectral_radius() -> f64 {
     0.5
 }
 
+/// How the initial recurrent matrix `U` is drawn.
+///
+/// In JSON: absent or `"random"` for the default, `{"ring": {"min_radius": .., "max_radius": ..,
+/// "max_phase": ..}}` for the ring.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Init {
+    /// I.i.d. standard normal entries rescaled to the spectral radius `init_spectral_radius`
+    /// (the default): eigenvalues scattered over a disc, most well inside it.
+    #[default]
+    Random,
+    /// Eigenvalues on a ring near the unit circle over a range of phases, as linear recurrent
+    /// units are initialised (Orvieto et al., 2023): see [`Ring`].
+    Ring(Ring),
+    /// Restarts alternate: even-numbered ones (0, 2, …) start from [`Init::Random`], odd ones
+    /// from the ring, and the best validation loss wins as always, so a fit has both starts
+    /// to choose from. A single network built outside training ([`ElmanConfig`]) starts
+    /// random.
+    Diverse(Ring),
+}
+
+impl Init {
+    /// Whether this is [`Init::Random`] (the default, left out of serialised configs so that
+    /// they read as before the option existed).
+    pub fn is_random(&self) -> bool {
+        matches!(self, Self::Random)
+    }
+
+    /// The initialisation of restart `index`: [`Init::Diverse`] resolved to random (even
+    /// index) or ring (odd); the others unchanged.
+    pub fn for_restart(&self, index: usize) -> Init {
+        match self {
+            Self::Diverse(ring) if index % 2 == 1 => Self::Ring(*ring),
+            Self::Diverse(_) => Self::Random,
+            other => *other,
+        }
+    }
+}
+
+impl Default for Ring {
+    /// The ring for slow, lightly damped modes: moduli 0.99 to 0.9999 (damping times of 100 to
+    /// 10,000 steps), periods of at least 20 steps (`max_phase = π/10`, as linear recurrent
+    /// units use for long-range tasks). Training moves the eigenvalues from there; faster
+    /// modes are reached too (see `results/real/`).
+    fn default() -> Self {
+        Self {
+            min_radius: 0.99,
+            max_radius: 0.9999,
+            max_phase: std::f64::consts::PI / 10.0,
+        }
+    }
+}
+
+/// A ring initialisation: `U` is block diagonal with one `2 × 2` block
+/// `r_j [[cos θ_j, −sin θ_j], [sin θ_j, cos θ_j]]` per conjugate pair `r_j e^{±iθ_j}` (and a `1 × 1`
+/// block `r` when the hidden size is odd), where `r_j²` is uniform on
+/// `[min_radius², max_radius²]` (the eigenvalues uniform over the ring's area) and `θ_j` uniform
+/// on `[0, max_phase]`. Each row of `W` is scaled by `√(1 − r_j²)` of its block, so that the
+/// initial hidden state has about the variance it would have with `r = 0` instead of growing as
+/// `1/(1 − r²)` (the LRU's normalisation).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ring {
+    /// Smallest modulus, in `[0, max_radius]`.
+    pub min_radius: f64,
+    /// Largest modulus, in `[min_radius, 1)`.
+    pub max_radius: f64,
+    /// Largest angle in radians per step, in `[0, π]` (period `2π/θ` steps).
+    pub max_phase: f64,
+}
+
+impl Ring {
+    /// Checks the ranges.
+    pub fn validate(&self) -> Result<()> {
+        if !(0.0 <= self.min_radius && self.min_radius <= self.max_radius && self.max_radius < 1.0)
+        {
+            return Err(config_error(
+                "init",
+                format!(
+                    "ring radii [{}, {}] must satisfy 0 ≤ min ≤ max < 1",
+                    self.min_radius, self.max_radius
+                ),
+            ));
+        }
+        if !(0.0..=std::f64::consts::PI).contains(&self.max_phase) {
+            return Err(config_error(
+                "init",
+                format!("ring max_phase {} is not in [0, π]", self.max_phase),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `U` and the row scales of `W` for `n` hidden units, drawn from `rng`.
+    fn draw(&self, n: usize, rng: &mut Xoshiro256PlusPlus) -> (DMatrix<f64>, Vec<f64>) {
+        let (lo, hi) = (self.min_radius.powi(2), self.max_radius.powi(2));
+        let mut u = DMatrix::zeros(n, n);
+        let mut scales = vec![1.0; n];
+        let mut i = 0;
+        while i < n {
+            let r = (lo + (hi - lo) * rng.random::<f64>()).sqrt();
+            let gamma = (1.0 - r * r).sqrt();
+            if i + 1 < n {
+                let theta = self.max_phase * rng.random::<f64>();
+                let (c, s) = (r * theta.cos(), r * theta.sin());
+                u[(i, i)] = c;
+                u[(i, i + 1)] = -s;
+                u[(i + 1, i)] = s;
+                u[(i + 1, i + 1)] = c;
+                scales[i] = gamma;
+                scales[i + 1] = gamma;
+                i += 2;
+            } else {
+                u[(i, i)] = r;
+                scales[i] = gamma;
+                i += 1;
+            }
+        }
+        (u, scales)
+    }
+}
+
 /// Configuration of an [`Elman`] network; [`ElmanConfig::init`] builds it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -55,6 +177,9 @@ pub struct ElmanConfig {
     /// network is stable).
     #[serde(default = "default_spectral_radius")]
     pub init_spectral_radius: f64,
+    /// How `U` is drawn (default [`Init::Random`], with `init_spectral_radius`).
+    #[serde(default, skip_serializing_if = "Init::is_random")]
+    pub init: Init,
     /// Seed of the initial weights (default 0).
     #[serde(default)]
     pub seed: u64,
@@ -70,6 +195,7 @@ impl ElmanConfig {
             activation: default_activation(),
             bias: default_bias(),
             init_spectral_radius: default_spectral_radius(),
+            init: Init::Random,
             seed: 0,
         }
     }
@@ -83,6 +209,12 @@ impl ElmanConfig {
     /// Sets whether the network has biases.
     pub fn with_bias(mut self, bias: bool) -> Self {
         self.bias = bias;
+        self
+    }
+
+    /// Sets how `U` is drawn.
+    pub fn with_init(mut self, init: Init) -> Self {
+        self.init = init;
         self
     }
 
@@ -106,29 +238,44 @@ impl ElmanConfig {
                 format!("{} is not in [0, 1)", self.init_spectral_radius),
             ));
         }
+        if let Init::Ring(ring) | Init::Diverse(ring) = &self.init {
+            ring.validate()?;
+        }
         Ok(())
     }
 
     /// The seeded initial weights, as plain matrices.
     ///
-    /// `U` has i.i.d. standard normal entries rescaled so that its spectral radius is
-    /// `init_spectral_radius`; `W` and `V` have i.i.d. `N(0, 1/fan_in)` entries; `b = c = 0`.
+    /// [`Init::Random`] (and [`Init::Diverse`], outside training): `U` has i.i.d. standard
+    /// normal entries rescaled so that its spectral radius is `init_spectral_radius`.
+    /// [`Init::Ring`]: `U` has eigenvalues on the ring
+    /// ([`Ring`]), and the rows of `W` are scaled by `√(1 − r²)` of their eigenvalue. In both,
+    /// `W` and `V` have i.i.d. `N(0, 1/fan_in)` entries (before that scaling) and `b = c = 0`.
     pub fn init_weights(&self, mode: Mode) -> Result<RnnWeights> {
         self.validate()?;
         let (n, d, p) = (self.d_hidden, self.d_input, self.d_output);
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(self.seed);
-        let mut normal = |rows: usize, cols: usize, std: f64| {
+        let normal = |rng: &mut Xoshiro256PlusPlus, rows: usize, cols: usize, std: f64| {
             DMatrix::from_fn(rows, cols, |_, _| {
                 std * rng.sample::<f64, _>(StandardNormal)
             })
         };
-        let mut u = normal(n, n, 1.0);
-        let radius = spectral_radius(&u);
-        if radius > 0.0 {
-            u *= self.init_spectral_radius / radius;
+        let (u, row_scales) = match &self.init {
+            Init::Random | Init::Diverse(_) => {
+                let mut u = normal(&mut rng, n, n, 1.0);
+                let radius = spectral_radius(&u);
+                if radius > 0.0 {
+                    u *= self.init_spectral_radius / radius;
+                }
+                (u, vec![1.0; n])
+            }
+            Init::Ring(ring) => ring.draw(n, &mut rng),
+        };
+        let mut w = normal(&mut rng, n, d, 1.0 / (d.max(1) as f64).sqrt());
+        for (i, scale) in row_scales.iter().enumerate() {
+            w.row_mut(i).scale_mut(*scale);
         }
-        let w = normal(n, d, 1.0 / (d.max(1) as f64).sqrt());
-        let v = normal(p, n, 1.0 / (n as f64).sqrt());
+        let v = normal(&mut rng, p, n, 1.0 / (n as f64).sqrt());
         Ok(RnnWeights {
             u,
             w,
@@ -160,8 +307,12 @@ pub struct NetworkConfig {
     pub activation: Activation,
     /// Whether the network has biases `b`, `c` (default true).
     pub bias: bool,
-    /// Spectral radius of the initial `U`, in `[0, 1)` (default 0.5).
+    /// Spectral radius of the initial `U`, in `[0, 1)` (default 0.5; used by [`Init::Random`]).
     pub init_spectral_radius: f64,
+    /// How the initial `U` is drawn (default [`Init::Random`]; left out of the serialised
+    /// config when it is the default).
+    #[serde(skip_serializing_if = "Init::is_random")]
+    pub init: Init,
 }
 
 impl Default for NetworkConfig {
@@ -172,6 +323,7 @@ impl Default for NetworkConfig {
             activation: Activation::Linear,
             bias: true,
             init_spectral_radius: 0.5,
+            init: Init::Random,
         }
     }
 }
@@ -186,6 +338,7 @@ impl NetworkConfig {
             activation: self.activation,
             bias: self.bias,
             init_spectral_radius: self.init_spectral_radius,
+            init: self.init,
             seed,
         }
     }
@@ -521,7 +674,46 @@ impl Elman {
     ///
     /// # Shapes
     /// - returns `[d_output, 1]`
+    ///
+    /// With [`crate::data::Branches`] (the k-step-ahead loss) the hidden states of the batch are
+    /// computed first, and each one starts a free-running branch fed the network's own
+    /// predictions; the branches' squared errors are added to the one-step ones. Both
+    /// recurrences run as fused operations (with `unroll.scan`), and Burn's graph carries the
+    /// branches' gradient back into the states they start from. The branches are never
+    /// truncated: at most `K − 1` steps long, their gradient reaches their initial state.
     pub(crate) fn squared_errors(&self, batch: &crate::data::Batch, unroll: Unroll) -> Tensor<2> {
+        if let Some(branches) = &batch.branches {
+            let hidden = self.hidden_columns(
+                batch.inputs.clone(),
+                batch.batch,
+                batch.steps,
+                None,
+                batch.feedback.as_ref(),
+                unroll,
+            );
+            let one_step = squared_error_sums(
+                self.readout_columns(hidden.clone()),
+                batch.targets.clone(),
+                batch.mask.clone(),
+            );
+            let free = self.hidden_columns(
+                branches.inputs.clone(),
+                branches.count,
+                branches.steps,
+                Some(hidden),
+                Some(&branches.feedback),
+                Unroll {
+                    truncation: None,
+                    ..unroll
+                },
+            );
+            let ahead = squared_error_sums(
+                self.readout_columns(free),
+                branches.targets.clone(),
+                branches.mask.clone(),
+            );
+            return one_step + ahead;
+        }
         if unroll.scan {
             return crate::fused::squared_errors(
                 self,
@@ -655,6 +847,93 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// The ring initialisation puts every eigenvalue of `U` in the annulus
+    /// `min_radius ≤ |λ| ≤ max_radius` with `|arg λ| ≤ max_phase` (complex ones in conjugate
+    /// pairs), for every hidden size 1–8 and 200 seeds; `|λ|²` and the phase are uniform (their
+    /// sample means within 3% of `(min² + max²)/2` and `max_phase/2`); and with `W`'s rows scaled by
+    /// `√(1 − r²)` the stationary variance of the initial hidden state driven by unit white
+    /// input, `tr P / n` with `P = U P Uᵀ + W Wᵀ`, averages 1 (as with `r = 0`) instead of
+    /// `1/(1 − r²)` (≈ 5 to 500 on this ring). Invalid rings are refused, naming `init`.
+    #[test]
+    fn ring_initialisation() {
+        let ring = Ring {
+            min_radius: 0.9,
+            max_radius: 0.999,
+            max_phase: 0.314,
+        };
+        let (mut r2, mut phase, mut variance) = (Vec::new(), Vec::new(), Vec::new());
+        for n in 1..=8 {
+            for seed in 0..200 {
+                let config = ElmanConfig::new(4, n, 1)
+                    .with_init(Init::Ring(ring))
+                    .with_seed(seed);
+                let w = config.init_weights(Mode::Predictor).expect("init");
+                let eig = w.u.complex_eigenvalues();
+                for l in eig.iter() {
+                    let (r, theta) = (l.norm(), l.arg().abs());
+                    assert!(
+                        (0.9 - 1e-12..=0.999 + 1e-12).contains(&r) && theta <= 0.314 + 1e-12,
+                        "n {n} seed {seed}: {l}"
+                    );
+                    r2.push(r * r);
+                    if l.im > 0.0 {
+                        phase.push(theta);
+                    }
+                }
+                // P = Σ_{k < 2^16} U^k W Wᵀ U^kᵀ by doubling (r^(2^17) < 1e-50 here).
+                let mut p = &w.w * w.w.transpose();
+                let mut a = w.u.clone();
+                for _ in 0..16 {
+                    p = &p + &a * &p * a.transpose();
+                    a = &a * &a;
+                }
+                variance.push(p.trace() / n as f64);
+            }
+        }
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        let expected_r2 = (0.9_f64.powi(2) + 0.999_f64.powi(2)) / 2.0;
+        assert!(
+            (mean(&r2) / expected_r2 - 1.0).abs() < 0.03,
+            "{}",
+            mean(&r2)
+        );
+        assert!(
+            (mean(&phase) / 0.157 - 1.0).abs() < 0.03,
+            "{}",
+            mean(&phase)
+        );
+        assert!((mean(&variance) - 1.0).abs() < 0.03, "{}", mean(&variance));
+        for bad in [
+            Ring {
+                min_radius: 0.5,
+                max_radius: 1.0,
+                max_phase: 0.3,
+            },
+            Ring {
+                min_radius: 0.9,
+                max_radius: 0.8,
+                max_phase: 0.3,
+            },
+            Ring {
+                min_radius: 0.5,
+                max_radius: 0.9,
+                max_phase: 4.0,
+            },
+        ] {
+            let config = NetworkConfig {
+                init: Init::Ring(bad),
+                ..NetworkConfig::default()
+            };
+            assert!(
+                matches!(
+                    config.check(),
+                    Err(ModelError::Config { field: "init", .. })
+                ),
+                "{bad:?}"
+            );
         }
     }
 

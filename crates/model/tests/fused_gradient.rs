@@ -63,15 +63,16 @@ fn set_entry(w: &mut RnnWeights, i: usize, value: f64) {
 /// (h = 1e-6), each component within 1e-6 of itself (or of 1e-3 of the largest component, for
 /// components near zero).
 fn check(activation: Activation, mode: Mode, missing: f64) {
+    check_with(activation, mode, missing, &fused());
+}
+
+/// [`check`] with the training configuration `config` (e.g. a horizon).
+fn check_with(activation: Activation, mode: Mode, missing: f64, config: &TrainingConfig) {
     for (sequences, seed) in [(3, 7), (10, 8)] {
         let (weights, data) = random_problem(activation, mode, (sequences, 7), seed, missing);
-        let (_, grad) = loss_gradient(&weights, &data, &fused(), &device()).expect("grad");
+        let (_, grad) = loss_gradient(&weights, &data, config, &device()).expect("grad");
         let analytic = weight_entries(&grad);
-        let loss = |w: &RnnWeights| {
-            loss_gradient(w, &data, &fused(), &device())
-                .expect("loss")
-                .0
-        };
+        let loss = |w: &RnnWeights| loss_gradient(w, &data, config, &device()).expect("loss").0;
         let theta = weight_entries(&weights);
         let h = 1e-6;
         let numeric: Vec<f64> = (0..theta.len())
@@ -181,5 +182,94 @@ fn fused_equals_generic_in_f64_including_truncation() {
                 }
             }
         }
+    }
+}
+
+fn horizon(k: usize) -> TrainingConfig {
+    TrainingConfig {
+        horizon: k,
+        ..TrainingConfig::default()
+    }
+}
+
+/// The k-step-ahead loss (horizon 3 and 6 on sequences of 7 rows, so some branches run past
+/// the end), 30% of the measurements missing: its gradient (both fused recurrences, the
+/// branches' gradient reaching their initial states through Burn's graph) equals central
+/// finite differences (f64, relative 1e-6) for every activation.
+#[test]
+fn horizon_loss_matches_finite_differences() {
+    for activation in [Activation::Linear, Activation::Tanh, Activation::Relu] {
+        for k in [3, 6] {
+            check_with(activation, Mode::Predictor, 0.3, &horizon(k));
+        }
+    }
+}
+
+/// The k-step-ahead loss equals an independent reference built from the plain-`f64` network
+/// run of `dynrec-core`: the mean, over every present `z_r` and every horizon `h = 1..K` with
+/// `r ≥ h − 1`, of the squared error of `z_r`'s prediction when the rows `r − h + 1 .. r − 1`
+/// are hidden (set missing, so the network runs on its own predictions from the data up to
+/// row `r − h`), to 1e-12 relative; and the fused path equals Burn's step-by-step graph in
+/// loss and gradient (1e-10 of the largest component), with and without a truncation window.
+/// Horizon 1 is the one-step loss.
+#[test]
+fn horizon_loss_equals_reference_and_generic_path() {
+    for activation in [Activation::Linear, Activation::Tanh] {
+        let (weights, data) = random_problem(activation, Mode::Predictor, (4, 9), 5, 0.3);
+        for k in [1, 2, 4, 9] {
+            let (mut sum, mut count) = (0.0, 0.0);
+            for seq in &data {
+                let steps = seq.steps();
+                for r in 0..steps {
+                    for h in 1..=k {
+                        if r + 1 < h {
+                            continue;
+                        }
+                        let mut z = seq.measurements.clone();
+                        for row in (r + 1 - h)..r {
+                            z.column_mut(row).fill(f64::NAN);
+                        }
+                        let run = weights.run(&seq.inputs, &z).expect("reference run");
+                        for o in 0..z.nrows() {
+                            let target = seq.measurements[(o, r)];
+                            if target.is_finite() {
+                                sum += (run.outputs[(o, r)] - target).powi(2);
+                                count += 1.0;
+                            }
+                        }
+                    }
+                }
+            }
+            let reference = sum / count;
+            let (loss, _) = loss_gradient(&weights, &data, &horizon(k), &device()).expect("loss");
+            assert!(
+                (loss - reference).abs() <= 1e-12 * reference,
+                "{activation:?} horizon {k}: fused {loss}, reference {reference}"
+            );
+            for truncation in [None, Some(3)] {
+                let config = |scan| TrainingConfig {
+                    scan,
+                    truncation,
+                    ..horizon(k)
+                };
+                let (lf, gf) = loss_gradient(&weights, &data, &config(true), &device()).expect("f");
+                let (lg, gg) =
+                    loss_gradient(&weights, &data, &config(false), &device()).expect("g");
+                assert!((lf - lg).abs() <= 1e-12 * lg.abs(), "loss {lf} vs {lg}");
+                let (a, b) = (weight_entries(&gf), weight_entries(&gg));
+                let scale = b.iter().fold(0.0_f64, |m, x| m.max(x.abs()));
+                for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+                    assert!(
+                        (x - y).abs() <= 1e-10 * scale,
+                        "{activation:?} horizon {k} {truncation:?} weight {i}: fused {x:e}, \
+                         generic {y:e}"
+                    );
+                }
+            }
+        }
+        // A horizon needs predictor mode.
+        let (weights, data) = random_problem(activation, Mode::Simulation, (2, 5), 5, 0.0);
+        let error = loss_gradient(&weights, &data, &horizon(3), &device()).expect_err("refused");
+        assert!(error.to_string().contains("horizon"), "{error}");
     }
 }

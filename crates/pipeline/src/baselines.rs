@@ -249,6 +249,55 @@ fn fit_set(
     Ok(())
 }
 
+/// The one-step MSE on `held_out` of `system`'s steady-state Kalman predictor, run as a
+/// predictor network runs, with a fixed gain from the estimate's prior mean `x0`:
+///
+/// ```text
+/// x̂_1 = x0,   ŷ_k = H x̂_k,   e_k = z_k − ŷ_k (0 in a missing component),
+/// x̂_{k+1} = A x̂_k + B u_{k+1} + K e_k
+/// ```
+///
+/// (`K` the steady-state predictor gain), in the coordinates the baselines were fitted in (the
+/// training means removed when `spec.remove_means`). A linear network of the same order
+/// represents exactly this predictor (`U = A − K H`, `W = [B | K]`, `V = H`, its first state
+/// `h_1 = b` set to `x0`); the Kalman filter behind [`fit_baselines`]' one-step MSE also has a
+/// time-varying gain from the prior covariance, which no time-invariant network has. `None`
+/// when the estimate has no steady state.
+pub fn steady_state_mse(
+    spec: &BaselineSpec,
+    train: &Dataset,
+    held_out: &Dataset,
+    system: &LinearSystem,
+) -> Option<f64> {
+    let gain = system.steady_state().ok()?.predictor_gain;
+    let centred;
+    let held_out = if spec.remove_means {
+        centred = Means::of(train).subtract(held_out);
+        &centred
+    } else {
+        held_out
+    };
+    let (a, h) = (system.a(), system.h());
+    let pairs = held_out.sequences.iter().map(|s| {
+        let mut x = system.noise().x0().clone();
+        let mut out = DMatrix::zeros(h.nrows(), s.len());
+        for k in 0..s.len() {
+            let y = h * &x;
+            out.set_column(k, &y);
+            let e = DVector::from_fn(y.len(), |j, _| {
+                let z = s.measurements[(j, k)];
+                if z.is_finite() { z - y[j] } else { 0.0 }
+            });
+            x = a * &x + &gain * e;
+            if let (Some(b), true) = (system.b(), k + 1 < s.len()) {
+                x += b * s.inputs.column(k + 1);
+            }
+        }
+        (&s.measurements, out)
+    });
+    Some(pooled_mse(pairs))
+}
+
 /// Per-channel means of a data set's inputs and present measurements.
 struct Means {
     u: DVector<f64>,

@@ -12,12 +12,16 @@
 //! - [`references`]: the floors a network is measured against (Kalman one-step prediction,
 //!   the true system's output-error prediction);
 //! - [`baselines`]: the classical estimates beside the RNN (N4SID, EM from N4SID);
+//! - [`detrend`]: a per-sequence mean or linear trend removed before a fit;
 //! - [`run`]: the stages and [`fit_and_report`], [`run_spec`];
 //! - [`outcome`]: [`Outcome`], the one typed record of a run's numbers;
 //! - [`folder`]: report folders replaced as a whole;
-//! - [`progress`]: the training progress bar.
+//! - [`progress`]: the training progress bar;
+//! - [`user`]: a fit of a user's own data ([`user::fit_user_data`]), shared by `dynrec fit` and
+//!   the `real` experiment.
 
 pub mod baselines;
+pub mod detrend;
 pub mod folder;
 pub mod outcome;
 pub mod progress;
@@ -25,6 +29,7 @@ pub mod references;
 pub mod run;
 pub mod spec;
 pub mod truth;
+pub mod user;
 
 pub use folder::ReportFolder;
 pub use outcome::{Check, Outcome};

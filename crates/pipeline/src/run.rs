@@ -59,6 +59,9 @@ pub struct FitData<'a> {
     pub train: &'a Dataset,
     /// Data the network never saw, on which it is compared with the references.
     pub held_out: &'a Dataset,
+    /// Remarks about the data for the report's notes (e.g. a trend that was or could be
+    /// removed).
+    pub notes: &'a [String],
 }
 
 /// What a report records as its `spec`: the spec itself and where it was run from.
@@ -145,6 +148,7 @@ pub fn run_spec_on(
             name: &spec.name,
             train: &train_set,
             held_out: &held_out,
+            notes: &[],
         },
         Some(&truth),
         spec.settings(),
@@ -456,7 +460,27 @@ pub fn fit_and_report(
             })
         })
         .collect();
+    analysis.notes.extend(data.notes.iter().cloned());
     analysis.check_consistency(&restarts, &settings.analysis);
+    if settings.network.mode == Mode::Predictor && truth.is_none() {
+        // Each same-order baseline's steady-state predictor, run as a network runs: what the
+        // network could have become.
+        let same_order: Vec<(&str, f64)> = baselines
+            .fitted
+            .iter()
+            .filter(|(o, _)| o.order == settings.network.d_hidden)
+            .filter_map(|(o, system)| {
+                crate::baselines::steady_state_mse(
+                    settings.baselines,
+                    data.train,
+                    data.held_out,
+                    system,
+                )
+                .map(|mse| (o.name.as_str(), mse))
+            })
+            .collect();
+        analysis.check_one_step_error(trained.mse, &same_order);
+    }
     bound_eigenvalues(&mut analysis, truth, data.train, settings.network.mode);
     let outcome = outcome(
         data,

@@ -149,3 +149,63 @@ fn baselines_follow_the_order_asked_for_and_the_gap() {
     let names: Vec<&str> = same.fitted.iter().map(|(o, _)| o.name.as_str()).collect();
     assert_eq!(names, ["n4sid", "em"]);
 }
+
+/// The fixed-gain steady-state predictor is the Kalman filter when the filter's prior covariance
+/// is the stationary one: with `x0 = (0.3, −0.2)` and `P0` the stationary predicted covariance
+/// (so `P_k = P` and the gain is the steady one at every step) and no missing data,
+/// `steady_state_mse` equals the MSE of the filter's one-step predictions to rounding; with a
+/// wider prior the filter (whose gain starts larger) predicts the first rows better, and with
+/// gaps the filter's gain grows through them while the fixed-gain recursion keeps `K`, so the
+/// two differ.
+#[test]
+fn the_steady_state_predictor_is_the_kalman_filter_from_the_stationary_prior() {
+    use dynrec_pipeline::baselines::steady_state_mse;
+    use dynrec_pipeline::references::{kalman_predictions, pooled_mse};
+    let system = rotation();
+    let stationary = system.steady_state().unwrap().prior_covariance;
+    let started = system
+        .clone()
+        .with_prior(nalgebra::DVector::from_vec(vec![0.3, -0.2]), stationary)
+        .unwrap();
+    let config = |seed, missing| SimulationConfig {
+        sequences: 4,
+        steps: 150,
+        seed,
+        missing_fraction: missing,
+        ..SimulationConfig::default()
+    };
+    let spec = BaselineSpec {
+        remove_means: false,
+        ..BaselineSpec::default()
+    };
+    let kalman = |system: &LinearSystem, data: &Dataset| {
+        pooled_mse(
+            data.sequences
+                .iter()
+                .map(|s| (&s.measurements, kalman_predictions(system, s).unwrap())),
+        )
+    };
+    let data = simulate(&started, &config(3, 0.0)).unwrap();
+    let fixed = steady_state_mse(&spec, &data, &data, &started).unwrap();
+    let filter = kalman(&started, &data);
+    assert!(
+        (fixed - filter).abs() <= 1e-12 * filter,
+        "{fixed} vs {filter}"
+    );
+
+    let wide = system
+        .clone()
+        .with_prior(nalgebra::DVector::zeros(2), DMatrix::identity(2, 2) * 4.0)
+        .unwrap();
+    let data = simulate(&wide, &config(4, 0.0)).unwrap();
+    assert!(kalman(&wide, &data) < steady_state_mse(&spec, &data, &data, &wide).unwrap());
+    let gappy = simulate(&started, &config(5, 0.3)).unwrap();
+    let (fixed, filter) = (
+        steady_state_mse(&spec, &gappy, &gappy, &started).unwrap(),
+        kalman(&started, &gappy),
+    );
+    assert!(
+        (fixed - filter).abs() > 1e-9 * filter,
+        "{fixed} vs {filter}"
+    );
+}

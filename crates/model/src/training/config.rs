@@ -33,6 +33,16 @@ pub struct TrainingConfig {
     pub epsilon: f64,
     /// Clip the global gradient norm to this (default 10; `None` disables).
     pub grad_clip_norm: Option<f64>,
+    /// Prediction horizon `K` of the loss (default 1, the one-step error; predictor mode only).
+    /// With `K > 1` every present measurement is also predicted `2..K` steps ahead, the network
+    /// running free on its own predictions from the state `j − 1` steps before it (as it runs
+    /// through a gap), and the loss is the mean squared error over all these predictions (a
+    /// multi-step prediction error criterion); every loss the training reports and selects by
+    /// is then that mean. It weighs slow, lightly damped dynamics that the one-step error
+    /// barely sees, and for a model of the right order it has the same minimiser (the Kalman
+    /// predictor is optimal at every horizon).
+    #[serde(skip_serializing_if = "is_one")]
+    pub horizon: usize,
     /// Truncate backpropagation through time to windows of this many steps (default `None`:
     /// full BPTT).
     pub truncation: Option<usize>,
@@ -76,6 +86,7 @@ impl Default for TrainingConfig {
             beta2: 0.999,
             epsilon: 1e-8,
             grad_clip_norm: Some(10.0),
+            horizon: 1,
             truncation: None,
             validation_fraction: 0.2,
             eval_every: 10,
@@ -132,6 +143,9 @@ impl Validate for TrainingConfig {
         if self.eval_every == 0 {
             return Err(config_error("eval_every", "must be at least 1"));
         }
+        if self.horizon == 0 {
+            return Err(config_error("horizon", "must be at least 1 step"));
+        }
         if self.truncation == Some(0) {
             return Err(config_error("truncation", "must be at least 1 step"));
         }
@@ -165,6 +179,10 @@ impl Validate for TrainingConfig {
 /// A [`TrainingConfig`] that passed its checks ([`TrainingConfig::check`]): at least one
 /// restart, a non-empty minibatch, positive finite learning rates, and so on.
 pub type ValidTrainingConfig = Valid<TrainingConfig>;
+
+fn is_one(x: &usize) -> bool {
+    *x == 1
+}
 
 fn splitmix64(x: u64) -> u64 {
     let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);

@@ -33,10 +33,11 @@ pub use objective::loss_gradient;
 pub use observer::{Observer, Phase, Progress, Silent};
 pub use report::{Fit, LossHistory, RestartReport, StopReason, TrainingReport};
 
-use crate::data::{SequenceData, Standardisation, check_dataset, make_batch};
+use crate::data::{SequenceData, Standardisation, check_dataset, make_training_batch};
 use crate::error::{ModelError, Result, config_error};
 use crate::inference::TrainedRnn;
 use crate::model::{NetworkConfig, Unroll, ValidNetworkConfig};
+use dynrec_core::weights::Mode;
 use objective::{Objective, ParameterLayout};
 use restart::{Problem, Restart, RestartOutcome};
 
@@ -75,6 +76,7 @@ pub fn train_checked(
 ) -> Result<Fit> {
     let started = Instant::now();
     let (m, p) = check_dataset(data, network.mode, true)?;
+    check_horizon(config.horizon, network.mode)?;
     let (train_idx, val_idx) = split(data.len(), config);
     let train_set: Vec<&SequenceData> = train_idx.iter().map(|&i| &data[i]).collect();
     let val_set: Vec<&SequenceData> = val_idx.iter().map(|&i| &data[i]).collect();
@@ -94,9 +96,10 @@ pub fn train_checked(
         Standardisation::identity(m, p)
     };
     let ad_device = device.clone().autodiff();
-    let full_train = make_batch(&train_set, network.mode, &scaling, &ad_device);
-    let val_batch =
-        (!val_set.is_empty()).then(|| make_batch(&val_set, network.mode, &scaling, device));
+    let horizon = config.horizon;
+    let full_train = make_training_batch(&train_set, network.mode, &scaling, horizon, &ad_device);
+    let val_batch = (!val_set.is_empty())
+        .then(|| make_training_batch(&val_set, network.mode, &scaling, horizon, device));
     let probe = network.elman(m, p, 0);
     let layout = ParameterLayout {
         n: probe.d_hidden,
@@ -175,6 +178,20 @@ pub fn train_checked(
         seconds: started.elapsed().as_secs_f64(),
     };
     Ok(Fit { model, report })
+}
+
+/// A horizon above one step needs the network to be fed the measurements (predictor mode).
+pub(crate) fn check_horizon(horizon: usize, mode: Mode) -> Result<()> {
+    if horizon > 1 && mode == Mode::Simulation {
+        return Err(config_error(
+            "horizon",
+            format!(
+                "{horizon} needs predictor mode: a simulation-mode network is never fed the \
+                 measurements, so every prediction it makes is already free-running"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The validation split of `count` sequences: whole sequences, seeded, the same for every

@@ -9,7 +9,7 @@
 use burn::tensor::{Device, Tensor};
 
 use super::config::TrainingConfig;
-use crate::data::{Batch, SequenceData, Standardisation, check_dataset, make_batch};
+use crate::data::{Batch, SequenceData, Standardisation, check_dataset, make_training_batch};
 use crate::error::{ModelError, Result};
 use crate::model::{Elman, Unroll, read_vec};
 use dynrec_core::weights::{Activation, Mode, RnnWeights};
@@ -107,41 +107,45 @@ pub(super) struct Objective<'a> {
 pub(super) struct Evaluation {
     /// `SSE_j`, standardised units.
     pub sse: Vec<f64>,
+    /// The number of predictions each `SSE_j` sums over.
+    pub counts: Vec<f64>,
     /// The gradient of the objective, when asked for.
     pub grad: Option<Vec<f64>>,
 }
 
 impl Evaluation {
     /// The objective: MSE in standardised units.
-    pub fn objective(&self, counts: &[f64]) -> f64 {
-        self.sse.iter().sum::<f64>() / counts.iter().sum::<f64>()
+    pub fn objective(&self) -> f64 {
+        self.sse.iter().sum::<f64>() / self.counts.iter().sum::<f64>()
     }
 
     /// MSE in original units, `Σ_j σ_j² SSE_j / N`.
-    pub fn original(&self, counts: &[f64], output_var: &[f64]) -> f64 {
+    pub fn original(&self, output_var: &[f64]) -> f64 {
         self.sse
             .iter()
             .zip(output_var)
             .map(|(s, v)| s * v)
             .sum::<f64>()
-            / counts.iter().sum::<f64>()
+            / self.counts.iter().sum::<f64>()
     }
 }
 
 impl Objective<'_> {
-    /// The errors of the network with parameters `theta` on `batch`, and with `with_grad` the
-    /// gradient of the objective.
+    /// The errors of the network with parameters `theta` on `batch` (of the k-step-ahead loss
+    /// when the batch has branches), and with `with_grad` the gradient of the objective.
     pub fn evaluate(&self, theta: &[f64], batch: &Batch, with_grad: bool) -> Result<Evaluation> {
         let weights = self.layout.unflatten(theta, self.activation, self.mode);
         let elman = Elman::from_weights(&weights, self.device)?;
         let sse = elman.squared_errors(batch, self.unroll);
+        let counts = batch.counts.clone();
         if !with_grad {
             return Ok(Evaluation {
                 sse: read_vec(sse)?,
+                counts,
                 grad: None,
             });
         }
-        let total: f64 = batch.counts.iter().sum();
+        let total: f64 = counts.iter().sum();
         let objective: Tensor<1> = sse.clone().sum().mul_scalar(1.0 / total);
         let grads = objective.backward();
         let sse = read_vec(sse.detach())?;
@@ -163,13 +167,15 @@ impl Objective<'_> {
         }
         Ok(Evaluation {
             sse,
+            counts,
             grad: Some(grad),
         })
     }
 }
 
 /// The training objective at `weights`, without standardisation: the mean squared error over
-/// every present measurement of `data` (original units), and its gradient with respect to each
+/// every present measurement of `data` (original units; with `config.horizon = K > 1`, over
+/// every prediction of a present measurement 1 to `K` steps ahead), and its gradient with respect to each
 /// weight (returned in the shapes of [`RnnWeights`]; the bias entries are 0 when the network
 /// has no biases). `config.scan` and `config.truncation` choose how the recurrence is unrolled,
 /// as in [`super::train`]; with a truncation the gradient is the truncated one.
@@ -184,6 +190,7 @@ pub fn loss_gradient(
 ) -> Result<(f64, RnnWeights)> {
     let config = config.check()?;
     let (m, p) = check_dataset(data, weights.mode, true)?;
+    super::check_horizon(config.horizon, weights.mode)?;
     if weights.d_input() != crate::data::network_input_size(weights.mode, m, p)
         || weights.d_output() != p
     {
@@ -194,10 +201,11 @@ pub fn loss_gradient(
     }
     let ad_device = device.clone().autodiff();
     let refs: Vec<&SequenceData> = data.iter().collect();
-    let batch = make_batch(
+    let batch = make_training_batch(
         &refs,
         weights.mode,
         &Standardisation::identity(m, p),
+        config.horizon,
         &ad_device,
     );
     let layout = ParameterLayout::of(weights);
@@ -213,7 +221,7 @@ pub fn loss_gradient(
         output_var: vec![1.0; p],
     };
     let eval = objective.evaluate(&layout.flatten(weights), &batch, true)?;
-    let loss = eval.objective(&batch.counts);
+    let loss = eval.objective();
     let grad = eval.grad.unwrap_or_default();
     let grad = if layout.bias {
         grad

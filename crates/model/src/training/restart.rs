@@ -12,7 +12,7 @@ use super::config::ValidTrainingConfig;
 use super::objective::Objective;
 use super::observer::{Observer, Phase, Progress};
 use super::report::{LossHistory, RestartReport, StopReason};
-use crate::data::{Batch, SequenceData, Standardisation, make_batch};
+use crate::data::{Batch, SequenceData, Standardisation, make_training_batch};
 use crate::error::Result;
 use crate::model::ValidNetworkConfig;
 use crate::optim::{Adam, Lbfgs, LbfgsStop, clip_norm};
@@ -45,7 +45,7 @@ impl Problem<'_> {
     pub fn train_loss(&self, theta: &[f64]) -> Result<f64> {
         let objective = &self.train_objective;
         let e = objective.evaluate(theta, &self.full_train, false)?;
-        Ok(e.original(&self.full_train.counts, &objective.output_var))
+        Ok(e.original(&objective.output_var))
     }
 
     /// The validation loss of `theta`, in original units (the full training loss when there is
@@ -55,7 +55,7 @@ impl Problem<'_> {
             Some(batch) => {
                 let objective = &self.eval_objective;
                 let e = objective.evaluate(theta, batch, false)?;
-                Ok(e.original(&batch.counts, &objective.output_var))
+                Ok(e.original(&objective.output_var))
             }
             None => self.train_loss(theta),
         }
@@ -138,7 +138,10 @@ impl<'p, 'a> Restart<'p, 'a> {
         let started = Instant::now();
         let (network, config) = (problem.network, problem.config);
         let (m, p) = problem.sizes;
-        let init = network.elman(m, p, seed).init_weights(network.mode)?;
+        let init = network
+            .elman(m, p, seed)
+            .with_init(network.init.for_restart(index))
+            .init_weights(network.mode)?;
         let theta = problem.train_objective.layout.flatten(&init);
         let adam = Adam::new(theta.len(), config.beta1, config.beta2, config.epsilon);
         let n_batches = problem.train_set.len().div_ceil(config.batch_size);
@@ -199,10 +202,11 @@ impl<'p, 'a> Restart<'p, 'a> {
         let size = problem.config.batch_size;
         let chunk = &self.order[cursor * size..((cursor + 1) * size).min(self.order.len())];
         let seqs: Vec<&SequenceData> = chunk.iter().map(|&i| problem.train_set[i]).collect();
-        Some(make_batch(
+        Some(make_training_batch(
             &seqs,
             problem.network.mode,
             &problem.scaling,
+            problem.config.horizon,
             problem.train_objective.device,
         ))
     }
@@ -216,7 +220,7 @@ impl<'p, 'a> Restart<'p, 'a> {
             let batch = minibatch.as_ref().unwrap_or(&problem.full_train);
 
             let eval = objective.evaluate(&self.theta, batch, true)?;
-            let loss = eval.original(&batch.counts, &objective.output_var);
+            let loss = eval.original(&objective.output_var);
             let mut grad = eval.grad.unwrap_or_default();
             if !loss.is_finite() || grad.iter().any(|g| !g.is_finite()) {
                 let what = if loss.is_finite() { "gradient" } else { "loss" };
@@ -297,14 +301,13 @@ impl<'p, 'a> Restart<'p, 'a> {
             tolerance_grad: 1e-12,
             tolerance_change: 1e-12,
         };
-        let counts = &full_train.counts;
         // The original-unit loss of the latest evaluation: the accepted point when `observe`
         // runs.
         let last_loss = Cell::new(f64::NAN);
         let mut f = |x: &[f64]| -> Result<(f64, Vec<f64>)> {
             let e = objective.evaluate(x, full_train, true)?;
-            last_loss.set(e.original(counts, &objective.output_var));
-            Ok((e.objective(counts), e.grad.unwrap_or_default()))
+            last_loss.set(e.original(&objective.output_var));
+            Ok((e.objective(), e.grad.unwrap_or_default()))
         };
         let (restart, val_loss) = (self.index, self.last_val);
         let lbfgs_loss = &mut self.history.lbfgs_loss;
