@@ -4,7 +4,7 @@
     python3 scripts/kalman_reference.py --system S.toml --data D.csv \
         [--filtered F.csv] [--smoothed G.csv] [--check]
 
-Formats are those of /work/shared/DESIGN.md ("File formats"). Output: one row per data row, in
+Formats are those of docs/formats.md. Output: one row per data row, in
 data row order: `seq` (if the data has it), `t` (the data's t cell verbatim, else the 0-based row
 index within its sequence), `x1..xn`, `var1..varn` (posterior mean, diagonal of the posterior
 covariance), floats written with repr() (shortest exact round-trip). Stdout: `loglik <value>`
@@ -183,17 +183,13 @@ def run_filterpy(s, U, Z):
 
 
 # ---------------------------------------------------------------- main
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--system", required=True)
-    ap.add_argument("--data", required=True)
-    ap.add_argument("--filtered", help="output CSV of filtered estimates")
-    ap.add_argument("--smoothed", help="output CSV of RTS-smoothed estimates")
-    ap.add_argument("--check", action="store_true", help="also run filterpy and compare")
-    a = ap.parse_args()
-
-    s = load_system(a.system)
-    header, rows, U, Z = load_data(a.data, s)
+def reference(system_path, data_path, check=False):
+    """pykalman's filtered and smoothed estimates of every data row (and, with check, the
+    largest differences from filterpy). Returns a dict: "header" (output columns), "filtered"
+    and "smoothed" (rows of strings: seq and t verbatim, floats with repr()), "loglik" (summed
+    over sequences) and, with check, "check" (max_abs_diff_filtered/smoothed/loglik)."""
+    s = load_system(system_path)
+    header, rows, U, Z = load_data(data_path, s)
     n = s["A"].shape[0]
     has_seq, has_t = "seq" in header, "t" in header
     seq_of = [r[header.index("seq")].strip() if has_seq else "" for r in rows]
@@ -212,7 +208,7 @@ def main():
             for name, mean, cov in (("filtered", fm, fP), ("smoothed", sm, sP)):
                 out[name][k] = lead + [t] + [repr(float(v)) for v in
                                              (*mean[j], *np.diag(cov[j]))]
-        if a.check:
+        if check:
             gm, gP, hm, hP, gll = run_filterpy(s, U[idx], Z[idx])
             diff["filtered"] = max(diff["filtered"], abs(gm - fm).max(), abs(gP - fP).max())
             diff["smoothed"] = max(diff["smoothed"], abs(hm - sm).max(), abs(hP - sP).max())
@@ -220,18 +216,35 @@ def main():
 
     cols = (["seq"] if has_seq else []) + ["t"] + [f"x{i + 1}" for i in range(n)] \
         + [f"var{i + 1}" for i in range(n)]
+    result = {"header": cols, "filtered": out["filtered"], "smoothed": out["smoothed"],
+              "loglik": float(total_ll)}
+    if check:
+        result["check"] = {f"max_abs_diff_{k}": float(v) for k, v in diff.items()}
+    return result
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--system", required=True)
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--filtered", help="output CSV of filtered estimates")
+    ap.add_argument("--smoothed", help="output CSV of RTS-smoothed estimates")
+    ap.add_argument("--check", action="store_true", help="also run filterpy and compare")
+    a = ap.parse_args()
+
+    result = reference(a.system, a.data, a.check)
     for name in ("filtered", "smoothed"):
         path = getattr(a, name)
         if path:
             with open(path, "w", newline="") as f:
                 w = csv.writer(f, lineterminator="\n")
-                w.writerow(cols)
-                w.writerows(out[name])
-    print(f"loglik {float(total_ll)!r}")
+                w.writerow(result["header"])
+                w.writerows(result[name])
+    print(f"loglik {result['loglik']!r}")
     if a.check:
-        for k, v in diff.items():
-            print(f"check max_abs_diff_{k} {v:.3e}")
-        if max(diff.values()) > 1e-8:
+        for k, v in result["check"].items():
+            print(f"check {k} {v:.3e}")
+        if max(result["check"].values()) > 1e-8:
             sys.exit("check FAILED: pykalman and filterpy differ by more than 1e-8")
         print("check ok")
 

@@ -351,3 +351,56 @@ fn lorenz() {
         );
     }
 }
+
+/// real: the real series through `dynrec fit`'s pipeline path on the smoke budget (quick, one
+/// seed): every series gets a report folder with report.json, report.md and plots; N4SID and
+/// EM ran at the network's order; the dominant modes are reported in years; the detrended CO2
+/// run records the line it removed (1.343 ppm per year); the README lists every series.
+#[test]
+fn real() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_real"))
+        .args(["--budget", "smoke", "--quiet", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    eprintln!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "real failed: {:?}", output.status);
+    let readme = std::fs::read_to_string(dir.path().join("README.md")).unwrap();
+    for (series, hidden) in [("co2_raw", 3), ("co2", 3), ("sunspots", 2), ("elnino", 4)] {
+        assert!(
+            readme.contains(&format!("## `{series}`")),
+            "{series} in the README"
+        );
+        let run = dir.path().join(series).join("seed_1");
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("report.json")).unwrap())
+                .unwrap();
+        assert_eq!(json["spec"]["network"]["d_hidden"], hidden);
+        assert_eq!(json["spec"]["network"]["mode"], "predictor");
+        for baseline in ["n4sid", "em"] {
+            assert_eq!(
+                json["eigenvalues"][baseline].as_array().map(Vec::len),
+                Some(hidden),
+                "{series}: {baseline}"
+            );
+        }
+        let step = json["dominant_modes"]["time_step"].as_f64().unwrap();
+        assert!(step > 0.0 && step <= 1.0, "{series}: {step} years per row");
+        assert!(run.join("report.md").exists());
+        for plot in json["plots"].as_array().unwrap() {
+            assert!(run.join(plot["path"].as_str().unwrap()).exists(), "{plot}");
+        }
+    }
+    let co2: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("co2/seed_1/report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(co2["spec"]["detrend"], "linear");
+    let slope = co2["spec"]["trends"][0]["slope"].as_f64().unwrap();
+    assert!((slope - 1.343).abs() < 1e-3, "{slope} ppm per year");
+}

@@ -5,91 +5,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::dynamics::{FixedPointOptions, FixedPointSearch, Linearisation, linearise};
 use crate::eigen::{C64, eigenvalues};
-use crate::error::{AnalysisError, Result, check_finite};
+use crate::error::{AnalysisError, Result};
 use crate::matching::{Matching, match_eigenvalues};
 use crate::modes::{ModeRanking, energy_share_of, rank_modes};
 use crate::similarity::{
     MarkovComparison, SimilarityFit, StateRegression, StateSpace, compare_markov,
     estimate_similarity,
 };
+use crate::verdict::{activation_name, verdict};
 use dynrec_core::serde_matrix;
 use dynrec_core::weights::{Activation, Mode, RnnWeights};
 
-/// The system the data came from, as plain matrices.
-///
-/// ```text
-/// x_k = A x_{k-1} + B u_k + w_k,   z_k = H x_k + v_k
-/// ```
-///
-/// `predictor_gain` is the steady-state Kalman predictor gain `K = A P Hᵀ S⁻¹` (from
-/// `truth`'s steady state); it is needed to compare a predictor network's `U` with `A − K H`.
-///
-/// # Shapes
-/// - `a`: `[n, n]`, `b`: `[n, m]` or `None`, `h`: `[p, n]`, `predictor_gain`: `[n, p]`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrueSystem {
-    /// Dynamics `A`.
-    #[serde(with = "serde_matrix::rows")]
-    pub a: DMatrix<f64>,
-    /// Input matrix `B` (`None`: no inputs).
-    #[serde(with = "serde_matrix::option_rows")]
-    pub b: Option<DMatrix<f64>>,
-    /// Measurement matrix `H`.
-    #[serde(with = "serde_matrix::rows")]
-    pub h: DMatrix<f64>,
-    /// Steady-state predictor gain `K`.
-    #[serde(with = "serde_matrix::option_rows")]
-    pub predictor_gain: Option<DMatrix<f64>>,
-}
-
-impl TrueSystem {
-    /// Checks shapes and finiteness.
-    pub fn new(
-        a: DMatrix<f64>,
-        b: Option<DMatrix<f64>>,
-        h: DMatrix<f64>,
-        predictor_gain: Option<DMatrix<f64>>,
-    ) -> Result<Self> {
-        let n = a.nrows();
-        let b_matrix = b.clone().unwrap_or_else(|| DMatrix::zeros(n, 0));
-        StateSpace::new(a.clone(), b_matrix, h.clone())?;
-        if let Some(k) = &predictor_gain {
-            if k.nrows() != n || k.ncols() != h.nrows() {
-                return Err(AnalysisError::Dimension(format!(
-                    "predictor gain K is {}x{}, expected {}x{}",
-                    k.nrows(),
-                    k.ncols(),
-                    n,
-                    h.nrows()
-                )));
-            }
-            check_finite("K", k.iter())?;
-        }
-        Ok(Self {
-            a,
-            b,
-            h,
-            predictor_gain,
-        })
-    }
-
-    /// State dimension `n`.
-    pub fn order(&self) -> usize {
-        self.a.nrows()
-    }
-
-    /// `B`, or an `n × 0` matrix without inputs.
-    pub fn input_matrix(&self) -> DMatrix<f64> {
-        self.b
-            .clone()
-            .unwrap_or_else(|| DMatrix::zeros(self.order(), 0))
-    }
-
-    /// `A − K H`, the dynamics of the steady-state Kalman predictor, when `K` is known.
-    pub fn closed_loop(&self) -> Option<DMatrix<f64>> {
-        self.predictor_gain.as_ref().map(|k| &self.a - k * &self.h)
-    }
-}
+pub use crate::true_system::{LinearisationPoint, TrueSystem};
 
 /// Settings of [`analyse`], with documented defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -185,6 +112,10 @@ pub struct Analysis {
     pub state_regression: Option<StateRegression>,
     /// Classical estimates.
     pub baselines: Vec<Baseline>,
+    /// The Cramér–Rao bound on the true eigenvalues for this run's data (see
+    /// [`Analysis::add_bound`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bound: Option<crate::bound::EigenvalueBound>,
     /// Why a part of the analysis is missing, and other remarks.
     pub notes: Vec<String>,
     /// One sentence with numbers: did the weights reveal A?
@@ -212,7 +143,12 @@ pub fn analyse(
 ) -> Result<Analysis> {
     let zeros = DVector::zeros(weights.d_input());
     let input_mean = input_mean.unwrap_or(&zeros);
-    let mut notes = Vec::new();
+    let linearised_at = truth.and_then(|t| t.linearisation_point.as_ref());
+    // A linearised truth is said first: every number below is about its linearisation.
+    let mut notes: Vec<String> = linearised_at
+        .map(LinearisationPoint::note)
+        .into_iter()
+        .collect();
     let (linearisation, fixed_points) = match linearise(weights, input_mean, &config.fixed_points) {
         Ok(found) => found,
         Err(AnalysisError::NoFixedPoint) => {
@@ -260,16 +196,20 @@ pub fn analyse(
         extra_mode_energy: None,
         state_regression: None,
         baselines: Vec::new(),
+        bound: None,
         notes,
         verdict: String::new(),
     };
     let lin = &analysis.linearisation;
 
     // The learned system to compare: the whole input matrix in predictor mode when K is known
-    // (against [B | K]); otherwise only the columns fed by the inputs u_k (against B).
+    // (against [B | K]); only the columns fed by the inputs u_k when a truth without K is
+    // (against B). Without a truth the whole input too: a predictor is then read in its
+    // innovations form, x_{k+1} = (U + W_z V) x_k + W_u u_k + W_z e_k, whose modes are driven
+    // by the innovations e_k = z_k − y_k even when there are no inputs u_k.
     let with_gain =
         weights.mode == Mode::Predictor && truth.is_some_and(|t| t.predictor_gain.is_some());
-    let learned_input = if weights.mode == Mode::Predictor && !with_gain {
+    let learned_input = if weights.mode == Mode::Predictor && !with_gain && truth.is_some() {
         let m = weights.w_inputs().ncols();
         lin.input.columns(0, m).into_owned()
     } else {
@@ -341,7 +281,7 @@ pub fn analyse(
             ));
         }
     }
-    analysis.verdict = verdict(&analysis);
+    analysis.verdict = verdict(&analysis, linearised_at);
     Ok(analysis)
 }
 
@@ -393,151 +333,5 @@ impl Analysis {
     /// Output-energy share of the recovered modes that have no true partner (taken together).
     pub fn extra_mode_energy(&self) -> Option<f64> {
         self.extra_mode_energy
-    }
-}
-
-fn activation_name(a: Activation) -> &'static str {
-    match a {
-        Activation::Linear => "linear",
-        Activation::Tanh => "tanh",
-        Activation::Relu => "relu",
-    }
-}
-
-/// `3.1e-4`-style number.
-fn sci(x: f64) -> String {
-    format!("{x:.1e}")
-}
-
-/// The one-sentence verdict, built from the numbers in `a`.
-fn verdict(a: &Analysis) -> String {
-    let tol = sci(a.tolerance);
-    let Some(rnn) = &a.rnn_matching else {
-        let dominant = a
-            .modes
-            .as_ref()
-            .map(|m| {
-                format!(
-                    "; {} of its {} modes carry {:.0}% of the output energy",
-                    m.dominant_count(),
-                    m.modes.len(),
-                    100.0 * m.energy_fraction
-                )
-            })
-            .unwrap_or_default();
-        return format!(
-            "No true system was given, so whether the weights reveal A cannot be checked: the \
-             recovered dynamics have spectral radius {}{dominant}.",
-            sci(a.rnn.iter().map(|z| z.norm()).fold(0.0, f64::max))
-        );
-    };
-    let err = sci(rnn.max_distance);
-    let n = a.order.unwrap_or(0);
-    let similarity = match &a.similarity {
-        Some(fit) => format!("; T found with residual {}", sci(fit.residual())),
-        None if a.d_hidden != n => String::new(),
-        None => "; no similarity transform could be estimated".to_string(),
-    };
-    let extras = match (a.d_hidden > n, a.extra_mode_energy()) {
-        (true, Some(share)) if a.d_hidden - n == 1 => format!(
-            "; the extra mode carries {} of the output energy",
-            sci(share)
-        ),
-        (true, Some(share)) => format!(
-            "; the {} extra modes carry {} of the output energy",
-            a.d_hidden - n,
-            sci(share)
-        ),
-        _ => String::new(),
-    };
-    let recurrent_err = a
-        .recurrent_matching
-        .as_ref()
-        .map_or(String::new(), |m| sci(m.max_distance));
-
-    if !a.reveals_a() {
-        let mut reasons = Vec::new();
-        if a.d_hidden < n {
-            reasons.push(format!(
-                "the network has only {} hidden units for {} states",
-                a.d_hidden, n
-            ));
-        }
-        if let Some(fp) = &a.fixed_points
-            && let Some(p) = fp.operating_point()
-            && !p.stable
-        {
-            reasons.push(format!(
-                "its operating fixed point is unstable (spectral radius {})",
-                sci(p.spectral_radius)
-            ));
-        }
-        if let Some(m) = &a.markov {
-            reasons.push(format!(
-                "its Markov parameters are off by {} (relative)",
-                sci(m.relative_error)
-            ));
-        }
-        let reasons = if reasons.is_empty() {
-            String::new()
-        } else {
-            format!("; {}", reasons.join("; "))
-        };
-        return format!(
-            "The learned weights do not reveal A: the recovered dynamics' eigenvalues differ from \
-             eig(A) by up to {err} (tolerance {tol}){reasons}."
-        );
-    }
-
-    match (a.mode, a.activation) {
-        (Mode::Simulation, Activation::Linear) => format!(
-            "The learned recurrence reveals A: eigenvalues agree to {err} (tolerance {tol}){similarity}{extras}."
-        ),
-        (Mode::Predictor, activation) => {
-            let what = if activation == Activation::Linear {
-                "U"
-            } else {
-                "The Jacobian D U"
-            };
-            let cl = a.closed_loop_matching.as_ref().map_or(String::new(), |m| {
-                if m.max_distance <= a.tolerance {
-                    format!(
-                        "{what} matches A − K H to {}, not A (off by {recurrent_err}); ",
-                        sci(m.max_distance)
-                    )
-                } else {
-                    format!(
-                        "{what} is off A − K H by {} and off A by {recurrent_err}; ",
-                        sci(m.max_distance)
-                    )
-                }
-            });
-            let recovered = if activation == Activation::Linear {
-                "U + W_z V"
-            } else {
-                "D (U + W_z V) at the fixed point"
-            };
-            let cl = if cl.is_empty() {
-                format!("U is not A (off by {recurrent_err}); ")
-            } else {
-                cl
-            };
-            format!(
-                "{cl}A is recovered as {recovered}, whose eigenvalues agree with eig(A) to {err} \
-                 (tolerance {tol}){similarity}{extras}."
-            )
-        }
-        (Mode::Simulation, activation) => {
-            let stable = a
-                .fixed_points
-                .as_ref()
-                .and_then(|f| f.operating_point())
-                .map_or("", |p| if p.stable { "stable " } else { "unstable " });
-            format!(
-                "The Jacobian of the {} network at its {stable}fixed point reveals A: eigenvalues \
-                 agree to {err} (tolerance {tol}), while U alone is off by {recurrent_err}{similarity}{extras}.",
-                activation_name(activation)
-            )
-        }
     }
 }

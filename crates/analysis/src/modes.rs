@@ -270,3 +270,93 @@ pub fn rank_modes(ss: &StateSpace, energy_fraction: f64) -> Result<ModeRanking> 
         energy_fraction,
     })
 }
+
+/// A mode of the learned dynamics as a reader of real data wants it: in the data's own time
+/// unit (`dt` is the step between rows, in units of the data's `t` column).
+///
+/// ```text
+/// λ = |λ| e^{iθ}:   period = 2π dt / |θ|,   damping time τ = −dt / ln|λ|   (e-folding)
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModeSummary {
+    /// The eigenvalue `[re, im]` (of a conjugate pair, the one with `im ≥ 0`).
+    pub eigenvalue: [f64; 2],
+    /// `|λ|`.
+    pub modulus: f64,
+    /// The period in units of `t` (`None` for a real eigenvalue).
+    pub period: Option<f64>,
+    /// The e-folding time of the amplitude in units of `t` (`None` when `|λ| ≥ 1`).
+    pub damping_time: Option<f64>,
+    /// Share of the output energy (a pair: both members together).
+    pub energy_share: f64,
+    /// Each classical baseline's eigenvalue nearest to this one, by name.
+    pub nearest: Vec<NearestMode>,
+}
+
+/// A baseline's eigenvalue nearest to a learned mode.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NearestMode {
+    /// The baseline (`"n4sid"`, `"em"`, …).
+    pub baseline: String,
+    /// Its eigenvalue `[re, im]`.
+    pub eigenvalue: [f64; 2],
+    /// Its period in units of `t` (`None` for a real eigenvalue).
+    pub period: Option<f64>,
+    /// `|λ − λ_baseline|`.
+    pub distance: f64,
+}
+
+/// Period in units of `t` of an eigenvalue (`None` when real).
+fn period(z: C64, dt: f64) -> Option<f64> {
+    (z.im.abs() > 1e-12 * z.norm().max(1.0))
+        .then(|| 2.0 * std::f64::consts::PI * dt / z.arg().abs())
+}
+
+/// The dominant modes of `analysis` (those among the fewest that carry its energy fraction;
+/// one row per real eigenvalue or conjugate pair), largest energy share first, with the
+/// nearest eigenvalue of every baseline, in units of `dt`.
+pub fn dominant_modes(analysis: &crate::Analysis, dt: f64) -> Vec<ModeSummary> {
+    let Some(ranking) = &analysis.modes else {
+        return Vec::new();
+    };
+    let mut out: Vec<ModeSummary> = Vec::new();
+    for m in ranking.modes.iter().filter(|m| m.dominant) {
+        let z = C64::new(m.eigenvalue[0], m.eigenvalue[1]);
+        if z.im < 0.0 {
+            continue; // the pair is listed once, under its member with im > 0
+        }
+        let pair = z.im > 0.0;
+        let energy_share = if pair {
+            2.0 * m.energy_share
+        } else {
+            m.energy_share
+        };
+        let nearest = analysis
+            .baselines
+            .iter()
+            .filter_map(|b| {
+                b.eigenvalues
+                    .iter()
+                    .map(|&w| (w, (w - z).norm()))
+                    .min_by(|a, b| a.1.total_cmp(&b.1))
+                    .map(|(w, distance)| NearestMode {
+                        baseline: b.name.clone(),
+                        eigenvalue: [w.re, w.im.abs()],
+                        period: period(w, dt),
+                        distance,
+                    })
+            })
+            .collect();
+        let modulus = z.norm();
+        out.push(ModeSummary {
+            eigenvalue: m.eigenvalue,
+            modulus,
+            period: period(z, dt),
+            damping_time: (modulus < 1.0 && modulus > 0.0).then(|| -dt / modulus.ln()),
+            energy_share,
+            nearest,
+        });
+    }
+    out.sort_by(|a, b| b.energy_share.total_cmp(&a.energy_share));
+    out
+}

@@ -7,6 +7,8 @@ use nalgebra::{DMatrix, DVector};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 
+mod common;
+
 /// Steady-state predictor gain of the scalar system `x_k = a x_{k-1} + w`, `z_k = h x_k + v`,
 /// solved by hand. The prediction Riccati equation `P = a²P − a²P²h²/(h²P + r) + q` is the
 /// quadratic `h²P² + (r(1 − a²) − q h²) P − q r = 0`, whose positive root is `P`; then
@@ -110,26 +112,9 @@ fn kalman_predictor_from_truth_steady_state_recovers_a() {
 /// identity `U + W_z V = T A T⁻¹` holds for every `K`).
 #[test]
 fn transformed_predictor_recovers_a_and_t() {
-    let a = DMatrix::from_row_slice(2, 2, &[0.9, -0.2, 0.2, 0.9]);
-    let b = DMatrix::from_row_slice(2, 1, &[1.0, 0.5]);
-    let h = DMatrix::from_row_slice(1, 2, &[1.0, 0.0]);
-    let k = DMatrix::from_row_slice(2, 1, &[0.6, 0.3]);
+    let truth = common::oscillator_with_gain();
     let t = DMatrix::from_row_slice(2, 2, &[1.2, 0.3, -0.4, 0.8]);
-    let t_inv = t.clone().try_inverse().expect("invertible");
-    let mut w = DMatrix::zeros(2, 2);
-    w.set_column(0, &(&t * &b).column(0));
-    w.set_column(1, &(&t * &k).column(0));
-    let weights = RnnWeights {
-        u: &t * (&a - &k * &h) * &t_inv,
-        w,
-        v: &h * &t_inv,
-        b: DVector::zeros(2),
-        c: DVector::zeros(1),
-        activation: Activation::Linear,
-        mode: Mode::Predictor,
-        bias: true,
-    };
-    let truth = TrueSystem::new(a, Some(b), h, Some(k)).expect("truth");
+    let weights = common::predictor_network(&truth, &t, Activation::Linear);
     let result =
         analyse(&weights, Some(&truth), None, &AnalysisConfig::default()).expect("analysis");
     assert!(result.eigen_error().expect("truth") < 1e-12);

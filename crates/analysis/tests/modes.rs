@@ -226,3 +226,35 @@ fn energy_share_of_sets_by_brute_force() {
     assert_relative_eq!(share(&[0, 1, 2]), 1.0, epsilon = 1e-12);
     assert_eq!(share(&[]), 0.0);
 }
+
+/// Without a known truth, a predictor network with no exogenous inputs is read in its
+/// innovations form `x_{k+1} = (U + W_z V) x_k + W_z e_k`: its modes carry the output energy
+/// that the innovations drive (the same shares as the hand-built state space `(U + W_z V,
+/// W_z, V)`), instead of none at all through an empty input matrix.
+#[test]
+fn predictor_without_truth_ranks_modes_by_the_innovations() {
+    let u = DMatrix::from_row_slice(2, 2, &[0.3, -0.2, 0.2, 0.9]);
+    let wz = DMatrix::from_row_slice(2, 1, &[0.6, 0.3]);
+    let v = DMatrix::from_row_slice(1, 2, &[1.0, 0.0]);
+    let weights = RnnWeights {
+        u: u.clone(),
+        w: wz.clone(),
+        v: v.clone(),
+        b: DVector::zeros(2),
+        c: DVector::zeros(1),
+        activation: Activation::Linear,
+        mode: Mode::Predictor,
+        bias: true,
+    };
+    let analysis = analyse(&weights, None, None, &AnalysisConfig::default()).expect("analysis");
+    let modes = analysis.modes.expect("modes ranked");
+    assert!(modes.dominant_count() >= 1);
+    let innovations = StateSpace::new(&u + &wz * &v, wz, v).expect("state space");
+    let expected = rank_modes(&innovations, 0.99).expect("ranking");
+    let total: f64 = modes.modes.iter().map(|m| m.energy_share).sum();
+    assert_relative_eq!(total, 1.0, epsilon = 1e-9);
+    for (got, want) in modes.modes.iter().zip(&expected.modes) {
+        assert_eq!(got.index, want.index);
+        assert_relative_eq!(got.energy_share, want.energy_share, epsilon = 1e-12);
+    }
+}

@@ -6,32 +6,17 @@ use dynrec_analysis::plots::{
     Floor, PredictionTrace, SingularValues, Sweep, SweepPoint, SweepSeries, eigen_sets,
     eigenvalue_plot, loss_plot, markov_plot, prediction_plot, singular_value_plot, sweep_plot,
 };
-use dynrec_analysis::{Activation, AnalysisConfig, Mode, Report, RnnWeights, TrueSystem, analyse};
-use nalgebra::{DMatrix, DVector};
+use dynrec_analysis::{Activation, AnalysisConfig, Report, analyse};
+use nalgebra::DMatrix;
 use serde::Serialize;
+
+mod common;
 
 /// A predictor network equal to the Kalman predictor in another basis, with a baseline.
 fn example_analysis() -> dynrec_analysis::Analysis {
-    let a = DMatrix::from_row_slice(2, 2, &[0.9, -0.2, 0.2, 0.9]);
-    let b = DMatrix::from_row_slice(2, 1, &[1.0, 0.5]);
-    let h = DMatrix::from_row_slice(1, 2, &[1.0, 0.0]);
-    let k = DMatrix::from_row_slice(2, 1, &[0.6, 0.3]);
+    let truth = common::oscillator_with_gain();
     let t = DMatrix::from_row_slice(2, 2, &[1.2, 0.3, -0.4, 0.8]);
-    let t_inv = t.clone().try_inverse().expect("invertible");
-    let mut w = DMatrix::zeros(2, 2);
-    w.set_column(0, &(&t * &b).column(0));
-    w.set_column(1, &(&t * &k).column(0));
-    let weights = RnnWeights {
-        u: &t * (&a - &k * &h) * &t_inv,
-        w,
-        v: &h * &t_inv,
-        b: DVector::zeros(2),
-        c: DVector::zeros(1),
-        activation: Activation::Linear,
-        mode: Mode::Predictor,
-        bias: true,
-    };
-    let truth = TrueSystem::new(a, Some(b), h, Some(k)).expect("truth");
+    let weights = common::predictor_network(&truth, &t, Activation::Linear);
     let mut result =
         analyse(&weights, Some(&truth), None, &AnalysisConfig::default()).expect("analysis");
     result
@@ -214,26 +199,15 @@ fn report_json_has_design_fields_and_round_trips() {
     let expect = |values: &[dynrec_analysis::C64]| -> Vec<[f64; 2]> {
         values.iter().map(|z| [z.re, z.im]).collect()
     };
-    assert!(
-        close(&pairs("truth"), &expect(&analysis.truth)),
-        "eigenvalues.truth"
-    );
-    assert!(
-        close(&pairs("rnn"), &expect(&analysis.rnn)),
-        "eigenvalues.rnn"
-    );
-    assert!(
-        close(&pairs("recurrent"), &expect(&analysis.recurrent)),
-        "eigenvalues.recurrent"
-    );
-    assert!(
-        close(&pairs("closed_loop"), &expect(&analysis.closed_loop)),
-        "eigenvalues.closed_loop"
-    );
-    assert!(
-        close(&pairs("n4sid"), &expect(&analysis.baselines[0].eigenvalues)),
-        "eigenvalues.n4sid"
-    );
+    for (key, values) in [
+        ("truth", &analysis.truth),
+        ("rnn", &analysis.rnn),
+        ("recurrent", &analysis.recurrent),
+        ("closed_loop", &analysis.closed_loop),
+        ("n4sid", &analysis.baselines[0].eigenvalues),
+    ] {
+        assert!(close(&pairs(key), &expect(values)), "eigenvalues.{key}");
+    }
     let rnn_error = json["eigen_error"]["rnn"].as_f64().expect("number");
     assert!(same(rnn_error, analysis.eigen_error().expect("truth")));
     let baseline_error = json["eigen_error"]["n4sid"].as_f64().expect("number");

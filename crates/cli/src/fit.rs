@@ -1,20 +1,16 @@
-//! `dynrec fit`: the experiments' runner on a user's own data file (no simulation).
+//! `dynrec fit`: the experiments' runner on a user's own data file (no simulation), through
+//! [`dynrec_pipeline::user::fit_user_data`].
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
-use dynrec_analysis::AnalysisConfig;
-use dynrec_model::{
-    Activation, Compute, Mode, NetworkConfig, SequenceData, Silent, TrainingConfig, train,
-};
-use dynrec_pipeline::{
-    BaselineSpec, Baselines, FitData, FitSettings, ReportFolder, SpecRecord, Targets, Truth,
-    fit_and_report,
-};
-use dynrec_sysid::EmConfig;
+use dynrec_analysis::DominantModes;
+use dynrec_model::{Activation, Init, Mode, Ring};
+use dynrec_pipeline::detrend::Detrend;
+use dynrec_pipeline::user::{FitBudget, Hidden, UserFit, UserNetwork, fit_user_data};
+use dynrec_pipeline::{Baselines, ReportFolder, Truth};
 use dynrec_truth::{Dataset, NamedSystem};
-use serde::Serialize;
 
 /// Arguments of `dynrec fit`.
 #[derive(Debug, clap::Args)]
@@ -45,6 +41,24 @@ pub struct FitArgs {
     /// The cell's nonlinearity.
     #[arg(long, value_enum, default_value_t = ActivationArg::Linear)]
     activation: ActivationArg,
+    /// How the recurrent matrix U starts: random (i.i.d. entries, spectral radius 0.5), ring
+    /// (eigenvalues of modulus 0.99-0.9999 at periods of 20 steps and more: for slow, lightly
+    /// damped modes), or diverse (the default: restarts alternate random and ring, the best
+    /// validation loss wins; the hidden-size search's single restart is random).
+    #[arg(long, value_enum, default_value_t = InitArg::Diverse)]
+    init: InitArg,
+    /// Prediction horizon K of the loss (predictor mode): the mean squared error of the
+    /// predictions 1 to K steps ahead, the network running on its own predictions between
+    /// (default 1, the one-step error). Several steps weigh slow dynamics more.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    horizon: u64,
+    /// Remove each sequence's mean or least-squares line (in t) from the measurements before
+    /// the fit (network and baselines alike); what was removed is in the report.
+    #[arg(long, value_enum, default_value_t = Detrend::None)]
+    detrend: Detrend,
+    /// Restarts (default: the budget's, 2 quick and 4 full).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    restarts: Option<u64>,
     /// Seed of training (restarts, minibatches, validation split).
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -56,29 +70,6 @@ pub struct FitArgs {
     /// with a note in the report.
     #[arg(long, value_enum, default_value_t = Baselines::All)]
     baselines: Baselines,
-}
-
-/// `--hidden`: a size or `auto`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Hidden {
-    /// Chosen by validation loss.
-    Auto,
-    /// Fixed.
-    Size(usize),
-}
-
-impl std::str::FromStr for Hidden {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        if s == "auto" {
-            return Ok(Self::Auto);
-        }
-        match s.parse::<usize>() {
-            Ok(n) if n > 0 => Ok(Self::Size(n)),
-            _ => Err(format!("expected a positive integer or `auto`, got `{s}`")),
-        }
-    }
 }
 
 /// `--mode`.
@@ -96,58 +87,13 @@ enum ActivationArg {
     Relu,
 }
 
-/// `--budget`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FitBudget {
-    /// Two restarts of at most 1000 Adam steps, 100 L-BFGS iterations.
-    Quick,
-    /// Four restarts of at most 3000 Adam steps, 200 L-BFGS iterations.
-    Full,
+/// `--init`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum InitArg {
+    Random,
+    Ring,
+    Diverse,
 }
-
-impl FitBudget {
-    /// The baselines of `methods` with this budget's EM iterations: 100 (relative tolerance
-    /// 1e-7) for quick, 200 (1e-8) for full.
-    fn baselines(self, methods: Baselines) -> BaselineSpec {
-        let em = match self {
-            FitBudget::Quick => EmConfig {
-                max_iterations: 100,
-                tolerance: 1e-7,
-                ..EmConfig::default()
-            },
-            FitBudget::Full => EmConfig::default(),
-        };
-        BaselineSpec {
-            methods,
-            em,
-            ..BaselineSpec::default()
-        }
-    }
-}
-
-/// What `report.json` records as the spec of a fit (with the git commit and version).
-#[derive(Debug, Serialize)]
-struct FitSpec {
-    data: PathBuf,
-    system: Option<PathBuf>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    equilibrium: Option<String>,
-    hidden: Hidden,
-    /// Validation loss of each candidate hidden size (`--hidden auto`).
-    hidden_search: Vec<(usize, f64)>,
-    held_out_sequences: Vec<i64>,
-    network: NetworkConfig,
-    training: TrainingConfig,
-    compute: Compute,
-    analysis: AnalysisConfig,
-    baselines: BaselineSpec,
-    seed: u64,
-    budget: FitBudget,
-}
-
-/// Largest hidden size `--hidden auto` tries.
-const MAX_AUTO_HIDDEN: usize = 6;
 
 /// Trains, compares and writes the report of `dynrec fit`.
 pub fn run_fit(args: &FitArgs) -> Result<()> {
@@ -169,142 +115,65 @@ pub fn run_fit(args: &FitArgs) -> Result<()> {
         _ => None,
     };
     let folder = ReportFolder::create(&args.out)?;
-    let mode = match args.mode {
-        Some(ModeArg::Simulation) => Mode::Simulation,
-        Some(ModeArg::Predictor) => Mode::Predictor,
-        None if data.n_inputs() > 0 => Mode::Simulation,
-        None => Mode::Predictor,
-    };
-    if mode == Mode::Simulation && data.n_inputs() == 0 {
+    let mode = args.mode.map(|m| match m {
+        ModeArg::Simulation => Mode::Simulation,
+        ModeArg::Predictor => Mode::Predictor,
+    });
+    if mode == Some(Mode::Simulation) && data.n_inputs() == 0 {
         bail!(
             "{}: simulation mode needs input columns u1..; use --mode predictor",
             args.data.display()
         );
     }
-    let activation = match args.activation {
-        ActivationArg::Linear => Activation::Linear,
-        ActivationArg::Tanh => Activation::Tanh,
-        ActivationArg::Relu => Activation::Relu,
-    };
-    let training = match args.budget {
-        FitBudget::Quick => TrainingConfig {
-            seed: args.seed,
-            restarts: 2,
-            max_steps: 1000,
-            lbfgs_iterations: 100,
-            ..TrainingConfig::default()
-        },
-        FitBudget::Full => TrainingConfig {
-            seed: args.seed,
-            restarts: 4,
-            max_steps: 3000,
-            lbfgs_iterations: 200,
-            ..TrainingConfig::default()
-        },
-    };
-
-    // Held out for the comparison with the Kalman filter: every fifth sequence, when there are
-    // at least five; otherwise the comparison is in-sample.
-    let in_sample = data.sequences.len() < 5;
-    let (train_set, held_out) = if !in_sample {
-        let (held, kept): (Vec<_>, Vec<_>) = data
-            .sequences
-            .iter()
-            .cloned()
-            .enumerate()
-            .partition(|(i, _)| i % 5 == 4);
-        let strip = |v: Vec<(usize, dynrec_truth::Sequence)>| {
-            Dataset::from_sequences(v.into_iter().map(|(_, s)| s).collect())
-        };
-        (strip(kept), strip(held))
-    } else {
-        eprintln!(
-            "note: {} sequence(s): fewer than 5, so the MSEs are measured in-sample",
-            data.sequences.len()
-        );
-        (data.clone(), data.clone())
-    };
-
-    let network = |d_hidden| NetworkConfig {
-        mode,
-        d_hidden,
-        activation,
-        ..NetworkConfig::default()
-    };
-    let mut hidden_search = Vec::new();
-    let d_hidden = match args.hidden {
-        Hidden::Size(n) => n,
-        Hidden::Auto => {
-            let device = Compute::default().device().context("compute device")?;
-            let train_data = train_set
-                .sequences
-                .iter()
-                .map(|s| SequenceData::new(s.inputs.clone(), s.measurements.clone()))
-                .collect::<dynrec_model::Result<Vec<_>>>()?;
-            let search = TrainingConfig {
-                restarts: 1,
-                ..training.clone()
-            };
-            for n in 1..=MAX_AUTO_HIDDEN {
-                let fit = train(&train_data, &network(n), &search, &device, &mut Silent)
-                    .with_context(|| format!("training with {n} hidden units"))?;
-                eprintln!("hidden {n}: validation loss {:.4e}", fit.report.val_loss);
-                hidden_search.push((n, fit.report.val_loss));
-            }
-            let best = hidden_search
-                .iter()
-                .map(|&(_, v)| v)
-                .fold(f64::INFINITY, f64::min);
-            let chosen = hidden_search
-                .iter()
-                .find(|&&(_, v)| v <= best * 1.01)
-                .map_or(1, |&(n, _)| n);
-            println!(
-                "hidden size: picked {chosen} (smallest within 1% of the best validation loss \
-                 {best:.4e})"
-            );
-            chosen
-        }
-    };
-
-    let spec = FitSpec {
-        data: args.data.clone(),
-        system: args.system.clone(),
-        equilibrium: args.equilibrium.clone(),
+    let network = UserNetwork {
         hidden: args.hidden,
-        hidden_search,
-        held_out_sequences: if in_sample {
-            Vec::new()
-        } else {
-            held_out.sequences.iter().map(|s| s.id).collect()
+        mode,
+        activation: match args.activation {
+            ActivationArg::Linear => Activation::Linear,
+            ActivationArg::Tanh => Activation::Tanh,
+            ActivationArg::Relu => Activation::Relu,
         },
-        network: network(d_hidden),
-        training: training.clone(),
-        compute: Compute::default(),
-        analysis: AnalysisConfig::default(),
-        baselines: args.budget.baselines(args.baselines),
+        init: match args.init {
+            InitArg::Random => Init::Random,
+            InitArg::Ring => Init::Ring(Ring::default()),
+            InitArg::Diverse => Init::Diverse(Ring::default()),
+        },
+        horizon: usize::try_from(args.horizon).context("--horizon")?,
+        restarts: args
+            .restarts
+            .map(usize::try_from)
+            .transpose()
+            .context("--restarts")?,
         seed: args.seed,
         budget: args.budget,
     };
-    let outcome = fit_and_report(
-        FitData {
-            name: "fit",
-            train: &train_set,
-            held_out: &held_out,
+    let fitted = fit_user_data(
+        UserFit {
+            data: &data,
+            data_path: &args.data,
+            truth: truth.as_ref().zip(args.system.as_deref()),
+            network: &network,
+            detrend: args.detrend,
+            baselines: args.baselines,
         },
-        truth.as_ref(),
-        FitSettings {
-            network: &spec.network,
-            training: &spec.training,
-            compute: spec.compute,
-            analysis: spec.analysis,
-            baselines: &spec.baselines,
-            targets: Targets::default(),
-        },
-        &SpecRecord::now(&spec),
         folder,
         true,
     )?;
+    if let Hidden::Auto = args.hidden {
+        let best = fitted
+            .hidden_search
+            .iter()
+            .map(|&(_, v)| v)
+            .fold(f64::INFINITY, f64::min);
+        println!(
+            "hidden size: picked {} (smallest within 1% of the best validation loss {best:.4e})",
+            fitted.d_hidden
+        );
+    }
+    for trend in &fitted.trends {
+        println!("removed: {trend}");
+    }
+    let outcome = &fitted.outcome;
     println!("{}", outcome.verdict);
     println!(
         "held-out MSE: RNN {:.4e}{}; report in {}",
@@ -327,5 +196,43 @@ pub fn run_fit(args: &FitArgs) -> Result<()> {
             b.seconds
         );
     }
+    if let Some(d) = &outcome.dominant_modes {
+        print_dominant_modes(d);
+    }
     Ok(())
+}
+
+/// The dominant learned modes in the data's time unit, each with the baselines' nearest.
+fn print_dominant_modes(d: &DominantModes) {
+    let or_dash = |x: Option<f64>| x.map_or("—".to_string(), |x| format!("{x:.4}"));
+    println!(
+        "dominant modes (in units of t, dt = {}): period, damping time, |λ|, energy share",
+        d.time_step
+    );
+    for m in &d.modes {
+        let nearest: Vec<String> = m
+            .nearest
+            .iter()
+            .map(|n| {
+                format!(
+                    "{} period {} |λ| {:.4}",
+                    n.baseline,
+                    or_dash(n.period),
+                    n.eigenvalue[0].hypot(n.eigenvalue[1])
+                )
+            })
+            .collect();
+        println!(
+            "  period {}, damping time {}, |λ| {:.4}, energy {:.1}%{}",
+            or_dash(m.period),
+            or_dash(m.damping_time),
+            m.modulus,
+            100.0 * m.energy_share,
+            if nearest.is_empty() {
+                String::new()
+            } else {
+                format!("; nearest: {}", nearest.join("; "))
+            }
+        );
+    }
 }

@@ -4,15 +4,17 @@
 
 mod fit;
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use dynrec_core::write_atomically;
 use dynrec_truth::{
-    Dataset, Dynamics, FilterMethod, InputSignal, NamedSystem, SimulationConfig, estimate_dynamics,
-    simulate,
+    Dataset, Dynamics, FilterMethod, InputSignal, NamedSystem, SimulationConfig, TruthError,
+    estimate_dynamics_with_progress, simulate_with_progress,
 };
 
 /// Do a recurrent network's weights reveal a linear system's dynamics? Simulate, filter, fit.
@@ -112,13 +114,61 @@ enum FilterKind {
 }
 
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return bad_arguments(&e),
+    };
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", message(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// At most this many characters of any one line of an error message are printed.
+const LINE_LIMIT: usize = 500;
+
+/// An error and its causes, each said once: a cause whose text the message already contains
+/// (an error that prints its source inside its own message and also returns it as `source()`)
+/// is not repeated; every line is cut to [`LINE_LIMIT`] characters.
+fn message(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(text.trim()) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out.lines().map(cap_line).collect::<Vec<_>>().join("\n")
+}
+
+/// `line` cut to [`LINE_LIMIT`] characters, with `…` where it was cut.
+fn cap_line(line: &str) -> String {
+    match line.char_indices().nth(LINE_LIMIT) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line.to_string(),
+    }
+}
+
+/// Help and version go to stdout with exit 0; a usage error is printed with clap's own text,
+/// each line cut to [`LINE_LIMIT`] characters (clap quotes the offending argument whole), and
+/// exits with clap's code (2).
+fn bad_arguments(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    let text = e.render().to_string();
+    let capped: Vec<String> = text.lines().map(cap_line).collect();
+    eprintln!("{}", capped.join("\n"));
+    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -131,6 +181,77 @@ fn run(cli: Cli) -> Result<()> {
 
 fn load_system(path: &Path) -> Result<Box<dyn Dynamics>> {
     Ok(NamedSystem::load_dynamics(path)?)
+}
+
+/// Progress of a long loop on stderr: nothing during the first [`Progress::DELAY`] (or
+/// `DYNREC_PROGRESS_AFTER_MS` milliseconds), then, on a terminal, one line redrawn in place a
+/// few times a second, and otherwise (a log file, a pipe) a line every
+/// [`Progress::LOG_INTERVAL`] and one at the end.
+struct Progress {
+    label: String,
+    start: Instant,
+    after: Duration,
+    last: Option<Instant>,
+    terminal: bool,
+}
+
+impl Progress {
+    const DELAY: Duration = Duration::from_secs(3);
+    const TERMINAL_INTERVAL: Duration = Duration::from_millis(200);
+    const LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+    fn new(label: String) -> Self {
+        let after = std::env::var("DYNREC_PROGRESS_AFTER_MS")
+            .ok()
+            .and_then(|ms| ms.parse().ok())
+            .map_or(Self::DELAY, Duration::from_millis);
+        Self {
+            label,
+            start: Instant::now(),
+            after,
+            last: None,
+            terminal: std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn update(&mut self, done: u64, total: u64) {
+        let now = Instant::now();
+        let elapsed = now - self.start;
+        if elapsed < self.after {
+            return;
+        }
+        let interval = if self.terminal {
+            Self::TERMINAL_INTERVAL
+        } else {
+            Self::LOG_INTERVAL
+        };
+        if self.last.is_some_and(|last| now - last < interval) && done < total {
+            return;
+        }
+        self.last = Some(now);
+        let fraction = done as f64 / total.max(1) as f64;
+        let left = if done > 0 {
+            format!(
+                ", about {:.0} s left",
+                elapsed.as_secs_f64() * (total - done) as f64 / done as f64
+            )
+        } else {
+            String::new()
+        };
+        let line = format!(
+            "{}: {done}/{total} rows ({:.0}%){left}",
+            self.label,
+            100.0 * fraction
+        );
+        if self.terminal {
+            eprint!("\r{line}\x1b[K");
+            if done >= total {
+                eprintln!();
+            }
+        } else {
+            eprintln!("{line}");
+        }
+    }
 }
 
 fn run_simulate(args: &SimulateArgs) -> Result<()> {
@@ -156,8 +277,17 @@ fn run_simulate(args: &SimulateArgs) -> Result<()> {
         missing_fraction: args.missing,
         seed: args.seed,
     };
-    let data =
-        simulate(&*system, &config).with_context(|| format!("simulating {}", system.describe()))?;
+    let mut progress = Progress::new(format!("simulating {}", args.system.display()));
+    let data = simulate_with_progress(&*system, &config, &mut |done, total| {
+        progress.update(done, total)
+    })
+    .with_context(|| {
+        format!(
+            "simulating {} ({})",
+            args.system.display(),
+            system.describe()
+        )
+    })?;
     data.save(&args.out)?;
     eprintln!(
         "wrote {} rows ({} sequence(s) x {} steps) to {}",
@@ -178,8 +308,23 @@ fn run_filter(args: &FilterArgs) -> Result<()> {
         FilterKind::Ekf => FilterMethod::Ekf,
         FilterKind::Ukf => FilterMethod::Ukf,
     };
-    let estimates = estimate_dynamics(&*system, &data, method, args.smooth)
-        .with_context(|| format!("filtering {}", args.data.display()))?;
-    write_atomically(&args.out, |w| data.write_estimates_csv(&estimates, w))?;
+    let mut progress = Progress::new(format!("filtering {}", args.data.display()));
+    let estimates = estimate_dynamics_with_progress(
+        &*system,
+        &data,
+        method,
+        args.smooth,
+        &mut |done, total| progress.update(done, total),
+    )
+    .with_context(|| {
+        format!(
+            "filtering {} with {} ({})",
+            args.data.display(),
+            args.system.display(),
+            system.describe()
+        )
+    })?;
+    write_atomically(&args.out, |w| data.write_estimates_csv(&estimates, w))
+        .map_err(TruthError::from)?;
     Ok(())
 }

@@ -1,6 +1,13 @@
-//! End-to-end: `dynrec simulate` and `dynrec filter` against pykalman (the independent
-//! reference in `scripts/kalman_reference.py`, itself checked against filterpy).
-//! Needs `pip install -r scripts/requirements.txt` (done by `.ci/run`).
+//! End-to-end: `dynrec filter` and `dynrec filter --smooth` against pykalman (the independent
+//! reference in `scripts/kalman_reference.py`, itself checked against filterpy), whose values
+//! for this test's system and data are stored in `tests/fixtures/kalman_reference.json`:
+//! `cargo test` needs no Python.
+//!
+//! `scripts/check_fixtures.sh` recomputes the references with the package versions of
+//! `scripts/requirements.txt` in a virtual environment and fails if any differs by more than
+//! 1e-9 relative (`.ci/run` runs it); `--update` rewrites them. `write_fixture_inputs`
+//! (ignored) rewrites the fixture's input, the system below and the data `dynrec simulate`
+//! makes from it, after which the references must be regenerated.
 
 mod common;
 
@@ -9,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use dynrec_truth::{Dataset, LinearSystem, filter};
+use serde_json::{Value, json};
 
 const SYSTEM: &str = r#"
 A  = [[0.8, 0.3, 0.0], [-0.3, 0.8, 0.1], [0.0, 0.0, 0.5]]
@@ -20,13 +28,25 @@ x0 = [0.5, -0.2, 0.1]
 P0 = [[2.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 2.0]]
 "#;
 
+/// How the fixture's data was made from [`SYSTEM`] (as `S.toml`).
+const SIMULATE: [&str; 8] = [
+    "--steps",
+    "200",
+    "--sequences",
+    "3",
+    "--missing",
+    "0.1",
+    "--seed",
+    "11",
+];
+
 /// `dir/name` as a string argument.
 fn in_dir(dir: &Path, name: &str) -> String {
     dir.join(name).to_str().expect("utf-8 path").to_string()
 }
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+fn fixture_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/kalman_reference.json")
 }
 
 fn dynrec(args: &[&str]) {
@@ -41,29 +61,30 @@ fn dynrec(args: &[&str]) {
     );
 }
 
+/// The stored rows of one kind of estimate, as numbers.
+fn stored_rows(reference: &Value, kind: &str) -> Vec<Vec<f64>> {
+    serde_json::from_value(reference[kind].clone()).expect("rows of numbers")
+}
+
 /// Filtered and smoothed means and variances (3 sequences × 200 rows, 2 inputs, correlated R,
-/// 10% of measurements missing, some rows partly missing) agree with pykalman to 1e-8, and the
-/// log-likelihood agrees to 1e-8 relative.
+/// 10% of measurements missing, some rows partly missing) agree with pykalman's stored ones to
+/// 1e-8, and the log-likelihood agrees to 1e-8 relative.
 #[test]
 fn filter_and_smoother_agree_with_pykalman() {
+    let text = std::fs::read_to_string(fixture_path()).expect("the fixture is committed");
+    let fixture: Value = serde_json::from_str(&text).expect("the fixture is JSON");
+    let reference = &fixture["reference"];
+    assert!(
+        reference.is_object(),
+        "no reference in the fixture (run scripts/check_fixtures.sh --update)"
+    );
+    assert_eq!(fixture["input"]["system"].as_str(), Some(SYSTEM));
     let dir = tempfile::tempdir().expect("temp dir");
     let p = |name: &str| in_dir(dir.path(), name);
     std::fs::write(p("S.toml"), SYSTEM).expect("write system");
-    dynrec(&[
-        "simulate",
-        "--system",
-        &p("S.toml"),
-        "--steps",
-        "200",
-        "--sequences",
-        "3",
-        "--missing",
-        "0.1",
-        "--seed",
-        "11",
-        "--out",
-        &p("D.csv"),
-    ]);
+    let lines: Vec<String> =
+        serde_json::from_value(fixture["input"]["data"].clone()).expect("the data's lines");
+    std::fs::write(p("D.csv"), lines.join("\n") + "\n").expect("write data");
     dynrec(&[
         "filter",
         "--system",
@@ -83,36 +104,16 @@ fn filter_and_smoother_agree_with_pykalman() {
         "--out",
         &p("G.csv"),
     ]);
-    let script = repo_root().join("scripts/kalman_reference.py");
-    let out = Command::new("python3")
-        .args([
-            script.to_str().expect("utf-8"),
-            "--system",
-            &p("S.toml"),
-            "--data",
-            &p("D.csv"),
-            "--filtered",
-            &p("PF.csv"),
-            "--smoothed",
-            &p("PS.csv"),
-            "--check",
-        ])
-        .output()
-        .expect("python3 is installed");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "the pykalman reference failed (pip install -r scripts/requirements.txt?):\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let header: Vec<String> = serde_json::from_value(reference["header"].clone()).expect("header");
     let mut worst: f64 = 0.0;
-    for (ours, theirs) in [("F.csv", "PF.csv"), ("G.csv", "PS.csv")] {
+    for (ours, kind) in [("F.csv", "filtered"), ("G.csv", "smoothed")] {
         let (h1, r1) = read_csv(Path::new(&p(ours)));
-        let (h2, r2) = read_csv(Path::new(&p(theirs)));
-        assert_eq!(h1, h2);
+        let r2 = stored_rows(reference, kind);
+        assert_eq!(h1, header);
         assert_eq!(r1.len(), 600);
         assert_eq!(r1.len(), r2.len());
         for (a, b) in r1.iter().zip(&r2) {
+            assert_eq!(a.len(), b.len());
             for (x, y) in a.iter().zip(b) {
                 let diff = (x - y).abs();
                 worst = worst.max(diff);
@@ -132,15 +133,50 @@ fn filter_and_smoother_agree_with_pykalman() {
         .iter()
         .map(|s| filter(&system, s).expect("filter").log_likelihood)
         .sum();
-    let theirs: f64 = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("loglik "))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("the script prints `loglik <value>`");
+    let theirs = reference["loglik"].as_f64().expect("loglik");
     assert!(
         (ours - theirs).abs() <= 1e-8 * theirs.abs(),
         "log-likelihood {ours} vs {theirs}"
     );
+}
+
+/// Rewrites the fixture's input: [`SYSTEM`] and the data `dynrec simulate` makes from it with
+/// [`SIMULATE`] (the reference is kept, and must then be regenerated:
+/// `scripts/check_fixtures.sh --update`).
+#[test]
+#[ignore = "rewrites tests/fixtures/kalman_reference.json; run by hand"]
+fn write_fixture_inputs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let p = |name: &str| in_dir(dir.path(), name);
+    std::fs::write(p("S.toml"), SYSTEM).expect("write system");
+    let (system, out) = (p("S.toml"), p("D.csv"));
+    let mut args = vec!["simulate", "--system", &system];
+    args.extend(SIMULATE);
+    args.extend(["--out", &out]);
+    dynrec(&args);
+    let data = std::fs::read_to_string(&out).expect("simulated data");
+    let old = std::fs::read_to_string(fixture_path())
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok());
+    let fixture = json!({
+        "about": "Input made by crates/cli/tests/cross_check.rs (write_fixture_inputs): the \
+                  system, and the data of `dynrec simulate --system S.toml` with `made_by`'s \
+                  arguments; reference by scripts/kalman_reference.py (pykalman, checked \
+                  against filterpy) through scripts/fixtures.py with scripts/requirements.txt. \
+                  Regenerate: scripts/check_fixtures.sh --update.",
+        "input": {
+            "system": SYSTEM,
+            "made_by": SIMULATE.join(" "),
+            "data": data.lines().collect::<Vec<_>>(),
+        },
+        "reference": old.map_or(Value::Null, |o| o["reference"].clone()),
+    });
+    std::fs::create_dir_all(fixture_path().parent().expect("a folder")).expect("folder");
+    std::fs::write(
+        fixture_path(),
+        serde_json::to_string_pretty(&fixture).expect("json") + "\n",
+    )
+    .expect("writes the fixture");
 }
 
 /// Bad input files make `dynrec` exit non-zero with a message naming the file and the line or

@@ -293,8 +293,127 @@ pub(crate) struct Batch {
     pub mask: Tensor<2>,
     /// Predictor mode with missing measurements: where to feed back the prediction.
     pub feedback: Option<Feedback>,
-    /// Number of present targets per output component.
+    /// Number of present targets per output component (those of the branches included).
     pub counts: Vec<f64>,
+    /// The free-running continuations of a k-step-ahead loss (`horizon > 1`), `None` for the
+    /// one-step loss.
+    pub branches: Option<Branches>,
+}
+
+/// The free-running continuations of a predictor batch for the k-step-ahead loss
+/// ([`make_training_batch`] with `horizon = K > 1`).
+///
+/// Branch `b` starts from the hidden state of the batch's column `b` (step `k + 1` of sequence
+/// `i`, `b = k · batch + i`, which predicts `z_{k+1}` from `z_1..z_k`) and runs `K − 1` more
+/// steps fed its own predictions instead of the measurements (and the true exogenous inputs),
+/// so its step `j` (1-based) predicts `z_{k+1+j}` from `z_1..z_k`: the `(j + 1)`-step-ahead
+/// prediction. The k-step-ahead loss adds their squared errors to the one-step ones, so every
+/// present measurement is predicted at each horizon `1..K` (as far as its sequence reaches
+/// back) and that loss is the mean squared error over all of them.
+pub(crate) struct Branches {
+    /// Number of branches: the batch's columns, `steps · batch`.
+    pub count: usize,
+    /// Steps of each branch, `K − 1`.
+    pub steps: usize,
+    /// Inputs: exogenous rows standardised, measurement rows 0 (every one is fed back),
+    /// `[d_input, steps · count]`, time-major columns.
+    pub inputs: Tensor<2>,
+    /// Standardised targets, 0 where missing or past the end of the sequence.
+    pub targets: Tensor<2>,
+    /// 1 where a target is present, `[p, steps · count]`.
+    pub mask: Tensor<2>,
+    /// Every `z` fed back.
+    pub feedback: Feedback,
+    /// Number of present targets per output component, in the branches alone.
+    pub counts: Vec<f64>,
+}
+
+/// [`make_batch`], with the free-running [`Branches`] of a k-step-ahead loss when
+/// `horizon > 1` (predictor mode only; the caller checks).
+pub(crate) fn make_training_batch(
+    sequences: &[&SequenceData],
+    mode: Mode,
+    scaling: &Standardisation,
+    horizon: usize,
+    device: &Device,
+) -> Batch {
+    let mut batch = make_batch(sequences, mode, scaling, device);
+    if horizon > 1 && mode == Mode::Predictor {
+        let branches = make_branches(sequences, scaling, (batch.steps, horizon - 1), device);
+        for (count, extra) in batch.counts.iter_mut().zip(&branches.counts) {
+            *count += extra;
+        }
+        batch.branches = Some(branches);
+    }
+    batch
+}
+
+/// The branches of `sequences` laid out as [`make_batch`] lays out their batch (`steps` its
+/// length), each `length` steps long.
+fn make_branches(
+    sequences: &[&SequenceData],
+    scaling: &Standardisation,
+    (steps, length): (usize, usize),
+    device: &Device,
+) -> Branches {
+    let batch = sequences.len();
+    let count = steps * batch;
+    let m = scaling.input_mean.len();
+    let p = scaling.output_mean.len();
+    let d_in = m + p;
+    let columns = length * count;
+    let mut inputs = vec![0.0; columns * d_in];
+    let mut targets = vec![0.0; columns * p];
+    let mut mask = vec![0.0; columns * p];
+    let mut counts = vec![0.0; p];
+    for (i, seq) in sequences.iter().enumerate() {
+        for k in 0..seq.steps() {
+            let branch = k * batch + i;
+            // Branch step j (0-based) runs on row k + 1 + j of the sequence.
+            for j in 0..length {
+                let row = k + 1 + j;
+                if row >= seq.steps() {
+                    break;
+                }
+                let column = j * count + branch;
+                for l in 0..m {
+                    inputs[l * columns + column] =
+                        (seq.inputs[(l, row)] - scaling.input_mean[l]) / scaling.input_std[l];
+                }
+                for o in 0..p {
+                    let z = seq.measurements[(o, row)];
+                    if z.is_finite() {
+                        targets[o * columns + column] =
+                            (z - scaling.output_mean[o]) / scaling.output_std[o];
+                        mask[o * columns + column] = 1.0;
+                        counts[o] += 1.0;
+                    }
+                }
+            }
+        }
+    }
+    let tensor = |values: Vec<f64>, features: usize| -> Tensor<2> {
+        Tensor::from_data(TensorData::new(values, [features, columns]), device)
+    };
+    let feedback = Feedback {
+        n_inputs: m,
+        flags: std::sync::Arc::new(crate::fused::MissingFlags {
+            flags: vec![true; p * columns],
+            at_step: vec![true; length],
+        }),
+        missing: (0..length)
+            .map(|_| Some(Tensor::ones([p, count], device)))
+            .collect(),
+    };
+    Branches {
+        count,
+        steps: length,
+        inputs: tensor(inputs, d_in),
+        targets: tensor(targets, p),
+        mask: tensor(mask, p),
+        feedback,
+        counts,
+    }
 }
 
 /// Builds the network inputs, targets and mask of `sequences` following the module's
@@ -359,6 +478,17 @@ pub(crate) fn make_batch(
     };
     let feedback = missing_at.iter().any(|&b| b).then(|| Feedback {
         n_inputs: m,
+        // Host flags `[p, steps · batch]` for the fused recurrence.
+        flags: std::sync::Arc::new(crate::fused::MissingFlags {
+            flags: (0..p * rows)
+                .map(|at| {
+                    let (j, column) = (at / rows, at % rows);
+                    let (k, i) = (column / batch, column % batch);
+                    missing[k * batch * p + j * batch + i] == 1.0
+                })
+                .collect(),
+            at_step: missing_at.clone(),
+        }),
         missing: (0..steps)
             .map(|k| {
                 missing_at[k].then(|| {
@@ -376,6 +506,7 @@ pub(crate) fn make_batch(
         mask: tensor(mask, p),
         feedback,
         counts,
+        branches: None,
     }
 }
 

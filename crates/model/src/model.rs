@@ -8,8 +8,9 @@
 //! A thin custom module rather than `burn::nn::Rnn`: that one stores `Uᵀ`, has two hidden
 //! biases, draws its initial weights from an unseeded global generator, and writes every step
 //! into its output with a `slice_assign`. Here the parameters are exactly the matrices of the
-//! equations, the initialisation is seeded, and a linear network can be evaluated with a
-//! parallel scan in `O(log T)` tensor operations instead of `O(T)`.
+//! equations, the initialisation is seeded, and the whole recurrence (forward pass and
+//! backpropagation through time) runs as one fused operation ([`crate::fused`]) instead of a few
+//! tracked tensor operations per time step.
 
 use burn::module::{Module, Param};
 use burn::tensor::activation::relu;
@@ -21,6 +22,7 @@ use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ModelError, Result, config_error};
+use crate::valid::{Valid, Validate};
 use dynrec_core::weights::{Activation, Mode, RnnWeights};
 
 fn default_activation() -> Activation {
@@ -31,6 +33,128 @@ fn default_bias() -> bool {
 }
 fn default_spectral_radius() -> f64 {
     0.5
+}
+
+/// How the initial recurrent matrix `U` is drawn.
+///
+/// In JSON: absent or `"random"` for the default, `{"ring": {"min_radius": .., "max_radius": ..,
+/// "max_phase": ..}}` for the ring.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Init {
+    /// I.i.d. standard normal entries rescaled to the spectral radius `init_spectral_radius`
+    /// (the default): eigenvalues scattered over a disc, most well inside it.
+    #[default]
+    Random,
+    /// Eigenvalues on a ring near the unit circle over a range of phases, as linear recurrent
+    /// units are initialised (Orvieto et al., 2023): see [`Ring`].
+    Ring(Ring),
+    /// Restarts alternate: even-numbered ones (0, 2, …) start from [`Init::Random`], odd ones
+    /// from the ring, and the best validation loss wins as always, so a fit has both starts
+    /// to choose from. A single network built outside training ([`ElmanConfig`]) starts
+    /// random.
+    Diverse(Ring),
+}
+
+impl Init {
+    /// Whether this is [`Init::Random`] (the default, left out of serialised configs so that
+    /// they read as before the option existed).
+    pub fn is_random(&self) -> bool {
+        matches!(self, Self::Random)
+    }
+
+    /// The initialisation of restart `index`: [`Init::Diverse`] resolved to random (even
+    /// index) or ring (odd); the others unchanged.
+    pub fn for_restart(&self, index: usize) -> Init {
+        match self {
+            Self::Diverse(ring) if index % 2 == 1 => Self::Ring(*ring),
+            Self::Diverse(_) => Self::Random,
+            other => *other,
+        }
+    }
+}
+
+impl Default for Ring {
+    /// The ring for slow, lightly damped modes: moduli 0.99 to 0.9999 (damping times of 100 to
+    /// 10,000 steps), periods of at least 20 steps (`max_phase = π/10`, as linear recurrent
+    /// units use for long-range tasks). Training moves the eigenvalues from there; faster
+    /// modes are reached too (see `results/real/`).
+    fn default() -> Self {
+        Self {
+            min_radius: 0.99,
+            max_radius: 0.9999,
+            max_phase: std::f64::consts::PI / 10.0,
+        }
+    }
+}
+
+/// A ring initialisation: `U` is block diagonal with one `2 × 2` block
+/// `r_j [[cos θ_j, −sin θ_j], [sin θ_j, cos θ_j]]` per conjugate pair `r_j e^{±iθ_j}` (and a `1 × 1`
+/// block `r` when the hidden size is odd), where `r_j²` is uniform on
+/// `[min_radius², max_radius²]` (the eigenvalues uniform over the ring's area) and `θ_j` uniform
+/// on `[0, max_phase]`. Each row of `W` is scaled by `√(1 − r_j²)` of its block, so that the
+/// initial hidden state has about the variance it would have with `r = 0` instead of growing as
+/// `1/(1 − r²)` (the LRU's normalisation).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ring {
+    /// Smallest modulus, in `[0, max_radius]`.
+    pub min_radius: f64,
+    /// Largest modulus, in `[min_radius, 1)`.
+    pub max_radius: f64,
+    /// Largest angle in radians per step, in `[0, π]` (period `2π/θ` steps).
+    pub max_phase: f64,
+}
+
+impl Ring {
+    /// Checks the ranges.
+    pub fn validate(&self) -> Result<()> {
+        if !(0.0 <= self.min_radius && self.min_radius <= self.max_radius && self.max_radius < 1.0)
+        {
+            return Err(config_error(
+                "init",
+                format!(
+                    "ring radii [{}, {}] must satisfy 0 ≤ min ≤ max < 1",
+                    self.min_radius, self.max_radius
+                ),
+            ));
+        }
+        if !(0.0..=std::f64::consts::PI).contains(&self.max_phase) {
+            return Err(config_error(
+                "init",
+                format!("ring max_phase {} is not in [0, π]", self.max_phase),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `U` and the row scales of `W` for `n` hidden units, drawn from `rng`.
+    fn draw(&self, n: usize, rng: &mut Xoshiro256PlusPlus) -> (DMatrix<f64>, Vec<f64>) {
+        let (lo, hi) = (self.min_radius.powi(2), self.max_radius.powi(2));
+        let mut u = DMatrix::zeros(n, n);
+        let mut scales = vec![1.0; n];
+        let mut i = 0;
+        while i < n {
+            let r = (lo + (hi - lo) * rng.random::<f64>()).sqrt();
+            let gamma = (1.0 - r * r).sqrt();
+            if i + 1 < n {
+                let theta = self.max_phase * rng.random::<f64>();
+                let (c, s) = (r * theta.cos(), r * theta.sin());
+                u[(i, i)] = c;
+                u[(i, i + 1)] = -s;
+                u[(i + 1, i)] = s;
+                u[(i + 1, i + 1)] = c;
+                scales[i] = gamma;
+                scales[i + 1] = gamma;
+                i += 2;
+            } else {
+                u[(i, i)] = r;
+                scales[i] = gamma;
+                i += 1;
+            }
+        }
+        (u, scales)
+    }
 }
 
 /// Configuration of an [`Elman`] network; [`ElmanConfig::init`] builds it.
@@ -53,6 +177,9 @@ pub struct ElmanConfig {
     /// network is stable).
     #[serde(default = "default_spectral_radius")]
     pub init_spectral_radius: f64,
+    /// How `U` is drawn (default [`Init::Random`], with `init_spectral_radius`).
+    #[serde(default, skip_serializing_if = "Init::is_random")]
+    pub init: Init,
     /// Seed of the initial weights (default 0).
     #[serde(default)]
     pub seed: u64,
@@ -68,6 +195,7 @@ impl ElmanConfig {
             activation: default_activation(),
             bias: default_bias(),
             init_spectral_radius: default_spectral_radius(),
+            init: Init::Random,
             seed: 0,
         }
     }
@@ -81,6 +209,12 @@ impl ElmanConfig {
     /// Sets whether the network has biases.
     pub fn with_bias(mut self, bias: bool) -> Self {
         self.bias = bias;
+        self
+    }
+
+    /// Sets how `U` is drawn.
+    pub fn with_init(mut self, init: Init) -> Self {
+        self.init = init;
         self
     }
 
@@ -104,29 +238,44 @@ impl ElmanConfig {
                 format!("{} is not in [0, 1)", self.init_spectral_radius),
             ));
         }
+        if let Init::Ring(ring) | Init::Diverse(ring) = &self.init {
+            ring.validate()?;
+        }
         Ok(())
     }
 
     /// The seeded initial weights, as plain matrices.
     ///
-    /// `U` has i.i.d. standard normal entries rescaled so that its spectral radius is
-    /// `init_spectral_radius`; `W` and `V` have i.i.d. `N(0, 1/fan_in)` entries; `b = c = 0`.
+    /// [`Init::Random`] (and [`Init::Diverse`], outside training): `U` has i.i.d. standard
+    /// normal entries rescaled so that its spectral radius is `init_spectral_radius`.
+    /// [`Init::Ring`]: `U` has eigenvalues on the ring
+    /// ([`Ring`]), and the rows of `W` are scaled by `√(1 − r²)` of their eigenvalue. In both,
+    /// `W` and `V` have i.i.d. `N(0, 1/fan_in)` entries (before that scaling) and `b = c = 0`.
     pub fn init_weights(&self, mode: Mode) -> Result<RnnWeights> {
         self.validate()?;
         let (n, d, p) = (self.d_hidden, self.d_input, self.d_output);
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(self.seed);
-        let mut normal = |rows: usize, cols: usize, std: f64| {
+        let normal = |rng: &mut Xoshiro256PlusPlus, rows: usize, cols: usize, std: f64| {
             DMatrix::from_fn(rows, cols, |_, _| {
                 std * rng.sample::<f64, _>(StandardNormal)
             })
         };
-        let mut u = normal(n, n, 1.0);
-        let radius = spectral_radius(&u);
-        if radius > 0.0 {
-            u *= self.init_spectral_radius / radius;
+        let (u, row_scales) = match &self.init {
+            Init::Random | Init::Diverse(_) => {
+                let mut u = normal(&mut rng, n, n, 1.0);
+                let radius = spectral_radius(&u);
+                if radius > 0.0 {
+                    u *= self.init_spectral_radius / radius;
+                }
+                (u, vec![1.0; n])
+            }
+            Init::Ring(ring) => ring.draw(n, &mut rng),
+        };
+        let mut w = normal(&mut rng, n, d, 1.0 / (d.max(1) as f64).sqrt());
+        for (i, scale) in row_scales.iter().enumerate() {
+            w.row_mut(i).scale_mut(*scale);
         }
-        let w = normal(n, d, 1.0 / (d.max(1) as f64).sqrt());
-        let v = normal(p, n, 1.0 / (n as f64).sqrt());
+        let v = normal(&mut rng, p, n, 1.0 / (n as f64).sqrt());
         Ok(RnnWeights {
             u,
             w,
@@ -144,6 +293,76 @@ impl ElmanConfig {
         Elman::from_weights(&self.init_weights(Mode::Simulation)?, device)
     }
 }
+
+/// The network to train: what the data does not already fix (the input and output sizes come
+/// from the data). [`NetworkConfig::check`] gives the [`ValidNetworkConfig`] that training uses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// Simulation or predictor mode (default simulation).
+    pub mode: Mode,
+    /// Hidden size (default 2).
+    pub d_hidden: usize,
+    /// Nonlinearity (default linear).
+    pub activation: Activation,
+    /// Whether the network has biases `b`, `c` (default true).
+    pub bias: bool,
+    /// Spectral radius of the initial `U`, in `[0, 1)` (default 0.5; used by [`Init::Random`]).
+    pub init_spectral_radius: f64,
+    /// How the initial `U` is drawn (default [`Init::Random`]; left out of the serialised
+    /// config when it is the default).
+    #[serde(skip_serializing_if = "Init::is_random")]
+    pub init: Init,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Simulation,
+            d_hidden: 2,
+            activation: Activation::Linear,
+            bias: true,
+            init_spectral_radius: 0.5,
+            init: Init::Random,
+        }
+    }
+}
+
+impl NetworkConfig {
+    /// The module configuration for `m` inputs and `p` outputs, with initial-weight `seed`.
+    pub fn elman(&self, n_inputs: usize, n_outputs: usize, seed: u64) -> ElmanConfig {
+        ElmanConfig {
+            d_input: crate::data::network_input_size(self.mode, n_inputs, n_outputs),
+            d_hidden: self.d_hidden,
+            d_output: n_outputs,
+            activation: self.activation,
+            bias: self.bias,
+            init_spectral_radius: self.init_spectral_radius,
+            init: self.init,
+            seed,
+        }
+    }
+
+    /// Checks the hidden size and the initial spectral radius.
+    ///
+    /// # Errors
+    /// [`ModelError::Config`] naming the first field out of range.
+    pub fn check(&self) -> Result<ValidNetworkConfig> {
+        Valid::new(self.clone())
+    }
+}
+
+impl Validate for NetworkConfig {
+    /// Checks the hidden size and the initial spectral radius.
+    fn validate(&self) -> Result<()> {
+        // The module's own checks; the sizes that the data fix (one input and one output here)
+        // are checked with the data.
+        self.elman(1, 1, 0).validate()
+    }
+}
+
+/// A [`NetworkConfig`] that passed its checks ([`NetworkConfig::check`]).
+pub type ValidNetworkConfig = Valid<NetworkConfig>;
 
 /// Largest modulus of the eigenvalues of a square matrix.
 pub fn spectral_radius(m: &DMatrix<f64>) -> f64 {
@@ -186,7 +405,9 @@ pub struct ElmanOutput {
 /// How the recurrence is unrolled (internal to training and inference).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Unroll {
-    /// Evaluate a linear recurrence by a parallel prefix scan when possible.
+    /// Run the recurrence as one fused operation ([`crate::fused`]); `false`: Burn's tensor
+    /// operations step by step (the generic path, for cross-checks). Named after
+    /// `TrainingConfig::scan`, which sets it.
     pub scan: bool,
     /// Stop gradients through the hidden state every this many steps.
     pub truncation: Option<usize>,
@@ -208,6 +429,8 @@ pub(crate) struct Feedback {
     /// For each step, `[batch, p]` with 1 where `z_{k-1}` is missing (fed `y_{k-1}` instead), or
     /// `None` when nothing is missing at that step.
     pub missing: Vec<Option<Tensor<2>>>,
+    /// The same flags on the host, for the fused recurrence.
+    pub flags: std::sync::Arc<crate::fused::MissingFlags>,
 }
 
 pub(crate) fn matrix_to_tensor(m: &DMatrix<f64>, device: &Device) -> Tensor<2> {
@@ -371,8 +594,8 @@ impl Elman {
     /// y_k = V h_k + c
     /// ```
     ///
-    /// A linear network is evaluated by a parallel prefix scan (same result, `O(log T)` tensor
-    /// operations); the others step through time.
+    /// The recurrence runs as one fused operation ([`crate::fused`]), differentiable through
+    /// Burn's autodiff.
     ///
     /// # Shapes
     /// - `inputs`: `[batch, steps, d_input]`
@@ -407,6 +630,9 @@ impl Elman {
     /// step `k + 1` of sequence `i`). Feature-major keeps the long dimension last, where Burn's
     /// matrix products on these skinny shapes are fastest.
     ///
+    /// With `unroll.scan` the fused operation computes them ([`crate::fused::hidden`]);
+    /// otherwise Burn's tensor operations step through time ([`Elman::hidden_sequential`]).
+    ///
     /// # Shapes
     /// - `inputs`: `[d_input, steps * batch]`
     /// - `h0`: `[d_hidden, batch]`
@@ -420,29 +646,102 @@ impl Elman {
         feedback: Option<&Feedback>,
         unroll: Unroll,
     ) -> Tensor<2> {
+        if unroll.scan {
+            return crate::fused::hidden(
+                self,
+                inputs,
+                batch,
+                steps,
+                h0,
+                feedback,
+                unroll.truncation,
+            );
+        }
         // W in_k + b for every step at once: one matmul instead of `steps`.
         let mut drive = self.w.val().matmul(inputs);
         if let Some(b) = &self.b {
             drive = drive + b.val().unsqueeze_dim::<2>(1);
         }
         let u = self.u.val();
-        let scan = unroll.scan
-            && self.activation == Activation::Linear
-            && unroll.truncation.is_none()
-            && feedback.is_none_or(|f| f.missing.iter().all(Option::is_none));
-        if scan {
-            if let Some(h0) = h0 {
-                // Fold U h_0 into the first step's drive.
-                let n = self.d_hidden();
-                let first = u.clone().matmul(h0);
-                let rest = Tensor::zeros([n, (steps - 1) * batch], &first.device());
-                drive = drive + Tensor::cat(vec![first, rest], 1);
-            }
-            return linear_scan(drive, u, batch, steps);
-        }
         self.hidden_sequential(drive, u, batch, h0, feedback, unroll.truncation)
     }
 
+    /// Per-output-component sums of squared errors over the present targets of `batch`, from
+    /// `h_0 = 0`: [`squared_error_sums`] of [`Elman::readout_columns`] of
+    /// [`Elman::hidden_columns`]. With `unroll.scan` (the default) recurrence, readout and loss
+    /// are one fused operation ([`crate::fused::squared_errors`]); otherwise those three steps
+    /// run as ordinary Burn operations.
+    ///
+    /// # Shapes
+    /// - returns `[d_output, 1]`
+    ///
+    /// With [`crate::data::Branches`] (the k-step-ahead loss) the hidden states of the batch are
+    /// computed first, and each one starts a free-running branch fed the network's own
+    /// predictions; the branches' squared errors are added to the one-step ones. Both
+    /// recurrences run as fused operations (with `unroll.scan`), and Burn's graph carries the
+    /// branches' gradient back into the states they start from. The branches are never
+    /// truncated: at most `K − 1` steps long, their gradient reaches their initial state.
+    pub(crate) fn squared_errors(&self, batch: &crate::data::Batch, unroll: Unroll) -> Tensor<2> {
+        if let Some(branches) = &batch.branches {
+            let hidden = self.hidden_columns(
+                batch.inputs.clone(),
+                batch.batch,
+                batch.steps,
+                None,
+                batch.feedback.as_ref(),
+                unroll,
+            );
+            let one_step = squared_error_sums(
+                self.readout_columns(hidden.clone()),
+                batch.targets.clone(),
+                batch.mask.clone(),
+            );
+            let free = self.hidden_columns(
+                branches.inputs.clone(),
+                branches.count,
+                branches.steps,
+                Some(hidden),
+                Some(&branches.feedback),
+                Unroll {
+                    truncation: None,
+                    ..unroll
+                },
+            );
+            let ahead = squared_error_sums(
+                self.readout_columns(free),
+                branches.targets.clone(),
+                branches.mask.clone(),
+            );
+            return one_step + ahead;
+        }
+        if unroll.scan {
+            return crate::fused::squared_errors(
+                self,
+                batch.inputs.clone(),
+                batch.targets.clone(),
+                batch.mask.clone(),
+                (batch.batch, batch.steps),
+                batch.feedback.as_ref(),
+                unroll.truncation,
+            );
+        }
+        let hidden = self.hidden_columns(
+            batch.inputs.clone(),
+            batch.batch,
+            batch.steps,
+            None,
+            batch.feedback.as_ref(),
+            unroll,
+        );
+        squared_error_sums(
+            self.readout_columns(hidden),
+            batch.targets.clone(),
+            batch.mask.clone(),
+        )
+    }
+
+    /// The generic path: the recurrence as Burn tensor operations, one step at a time (a few
+    /// tracked operations per step).
     fn hidden_sequential(
         &self,
         drive: Tensor<2>,
@@ -492,41 +791,6 @@ impl Elman {
     }
 }
 
-/// Solves the linear recurrence `h_k = U h_{k-1} + d_k` (`h_0 = 0`) for all `k` by a
-/// Hillis–Steele prefix scan.
-///
-/// After level `l` (stride `s = 2^l`), column block `k` holds `Σ_{j = k-2s+1}^{k} U^{k-j} d_j`:
-///
-/// ```text
-/// S⁽⁰⁾_k = d_k,    S⁽ˡ⁺¹⁾_k = S⁽ˡ⁾_k + U^{2^l} S⁽ˡ⁾_{k-2^l}   (the second term only when k > 2^l)
-/// ```
-///
-/// so `⌈log₂ T⌉` levels give `h_k = Σ_{j ≤ k} U^{k-j} d_j`. Each level is one slice, one matmul
-/// by `U^{2^l}` (kept by repeated squaring), one concatenation with zeros and one addition.
-///
-/// # Shapes
-/// - `drive`: `[d_hidden, steps * batch]`, time-major columns
-/// - `u`: `[d_hidden, d_hidden]`
-/// - returns `[d_hidden, steps * batch]`
-fn linear_scan(drive: Tensor<2>, u: Tensor<2>, batch: usize, steps: usize) -> Tensor<2> {
-    let n = drive.dims()[0];
-    let device = drive.device();
-    let mut sums = drive;
-    let mut power = u;
-    let mut stride = 1;
-    while stride < steps {
-        let kept = (steps - stride) * batch;
-        let moved = power.clone().matmul(sums.clone().narrow(1, 0, kept));
-        let shifted = Tensor::cat(vec![Tensor::zeros([n, stride * batch], &device), moved], 1);
-        sums = sums + shifted;
-        stride *= 2;
-        if stride < steps {
-            power = power.clone().matmul(power);
-        }
-    }
-    sums
-}
-
 /// Per-component sums of squared errors over the present targets.
 ///
 /// # Shapes
@@ -546,39 +810,130 @@ mod tests {
     use super::*;
     use crate::device::Compute;
 
-    /// The parallel scan and step-by-step unrolling give the same hidden states of a linear
-    /// network (to f32 rounding), from zero and non-zero `h_0`, for lengths that are and are not
-    /// powers of two.
+    /// The fused recurrence and Burn's step-by-step unrolling give the same hidden states (to f32
+    /// rounding) for every activation, from zero and non-zero `h_0`, for batches on both sides of
+    /// the fused loops' switch from scalar to lane loops.
     #[test]
-    fn scan_equals_sequential() {
+    fn fused_equals_sequential() {
         let device = Compute::default().device().expect("device");
-        let config = ElmanConfig::new(2, 3, 1).with_seed(4);
-        let mut weights = config.init_weights(Mode::Simulation).expect("init");
-        weights.u *= 1.8; // spectral radius 0.9
-        weights.b = DVector::from_vec(vec![0.1, -0.2, 0.3]);
-        let elman = Elman::from_weights(&weights, &device).expect("module");
-        for (batch, steps) in [(3, 1), (2, 8), (4, 37)] {
-            let inputs = Tensor::<2>::random(
-                [2, steps * batch],
-                burn::tensor::Distribution::Normal(0.0, 1.0),
-                &device,
-            );
-            for h0 in [None, Some(Tensor::<2>::ones([3, batch], &device))] {
-                let run = |scan| {
-                    let unroll = Unroll {
-                        scan,
-                        truncation: None,
-                    };
-                    elman.hidden_columns(inputs.clone(), batch, steps, h0.clone(), None, unroll)
-                };
-                let (a, b) = (
-                    read_vec(run(true)).expect("a"),
-                    read_vec(run(false)).expect("b"),
+        for activation in [Activation::Linear, Activation::Tanh, Activation::Relu] {
+            let config = ElmanConfig::new(2, 3, 1)
+                .with_seed(4)
+                .with_activation(activation);
+            let mut weights = config.init_weights(Mode::Simulation).expect("init");
+            weights.u *= 1.8; // spectral radius 0.9
+            weights.b = DVector::from_vec(vec![0.1, -0.2, 0.3]);
+            let elman = Elman::from_weights(&weights, &device).expect("module");
+            for (batch, steps) in [(3, 1), (2, 8), (4, 37), (9, 13)] {
+                let inputs = Tensor::<2>::random(
+                    [2, steps * batch],
+                    burn::tensor::Distribution::Normal(0.0, 1.0),
+                    &device,
                 );
-                for (x, y) in a.iter().zip(&b) {
-                    approx::assert_abs_diff_eq!(x, y, epsilon = 1e-5 * (1.0 + y.abs()));
+                for h0 in [None, Some(Tensor::<2>::ones([3, batch], &device))] {
+                    let run = |scan| {
+                        let unroll = Unroll {
+                            scan,
+                            truncation: None,
+                        };
+                        elman.hidden_columns(inputs.clone(), batch, steps, h0.clone(), None, unroll)
+                    };
+                    let (a, b) = (
+                        read_vec(run(true)).expect("a"),
+                        read_vec(run(false)).expect("b"),
+                    );
+                    for (x, y) in a.iter().zip(&b) {
+                        approx::assert_abs_diff_eq!(x, y, epsilon = 1e-5 * (1.0 + y.abs()));
+                    }
                 }
             }
+        }
+    }
+
+    /// The ring initialisation puts every eigenvalue of `U` in the annulus
+    /// `min_radius ≤ |λ| ≤ max_radius` with `|arg λ| ≤ max_phase` (complex ones in conjugate
+    /// pairs), for every hidden size 1–8 and 200 seeds; `|λ|²` and the phase are uniform (their
+    /// sample means within 3% of `(min² + max²)/2` and `max_phase/2`); and with `W`'s rows scaled by
+    /// `√(1 − r²)` the stationary variance of the initial hidden state driven by unit white
+    /// input, `tr P / n` with `P = U P Uᵀ + W Wᵀ`, averages 1 (as with `r = 0`) instead of
+    /// `1/(1 − r²)` (≈ 5 to 500 on this ring). Invalid rings are refused, naming `init`.
+    #[test]
+    fn ring_initialisation() {
+        let ring = Ring {
+            min_radius: 0.9,
+            max_radius: 0.999,
+            max_phase: 0.314,
+        };
+        let (mut r2, mut phase, mut variance) = (Vec::new(), Vec::new(), Vec::new());
+        for n in 1..=8 {
+            for seed in 0..200 {
+                let config = ElmanConfig::new(4, n, 1)
+                    .with_init(Init::Ring(ring))
+                    .with_seed(seed);
+                let w = config.init_weights(Mode::Predictor).expect("init");
+                let eig = w.u.complex_eigenvalues();
+                for l in eig.iter() {
+                    let (r, theta) = (l.norm(), l.arg().abs());
+                    assert!(
+                        (0.9 - 1e-12..=0.999 + 1e-12).contains(&r) && theta <= 0.314 + 1e-12,
+                        "n {n} seed {seed}: {l}"
+                    );
+                    r2.push(r * r);
+                    if l.im > 0.0 {
+                        phase.push(theta);
+                    }
+                }
+                // P = Σ_{k < 2^16} U^k W Wᵀ U^kᵀ by doubling (r^(2^17) < 1e-50 here).
+                let mut p = &w.w * w.w.transpose();
+                let mut a = w.u.clone();
+                for _ in 0..16 {
+                    p = &p + &a * &p * a.transpose();
+                    a = &a * &a;
+                }
+                variance.push(p.trace() / n as f64);
+            }
+        }
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        let expected_r2 = (0.9_f64.powi(2) + 0.999_f64.powi(2)) / 2.0;
+        assert!(
+            (mean(&r2) / expected_r2 - 1.0).abs() < 0.03,
+            "{}",
+            mean(&r2)
+        );
+        assert!(
+            (mean(&phase) / 0.157 - 1.0).abs() < 0.03,
+            "{}",
+            mean(&phase)
+        );
+        assert!((mean(&variance) - 1.0).abs() < 0.03, "{}", mean(&variance));
+        for bad in [
+            Ring {
+                min_radius: 0.5,
+                max_radius: 1.0,
+                max_phase: 0.3,
+            },
+            Ring {
+                min_radius: 0.9,
+                max_radius: 0.8,
+                max_phase: 0.3,
+            },
+            Ring {
+                min_radius: 0.5,
+                max_radius: 0.9,
+                max_phase: 4.0,
+            },
+        ] {
+            let config = NetworkConfig {
+                init: Init::Ring(bad),
+                ..NetworkConfig::default()
+            };
+            assert!(
+                matches!(
+                    config.check(),
+                    Err(ModelError::Config { field: "init", .. })
+                ),
+                "{bad:?}"
+            );
         }
     }
 

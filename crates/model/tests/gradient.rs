@@ -134,14 +134,15 @@ fn check_gradient(activation: Activation, mode: Mode, missing: f64, scan: bool) 
     }
 }
 
-/// Linear simulation network, parallel-scan unrolling: ∂L/∂θ from Burn's autodiff equals the
+/// Linear simulation network, `scan: true` (now the fused recurrence, which replaced the
+/// parallel scan): ∂L/∂θ from Burn's autodiff equals the
 /// central finite difference of L for every weight (to 1e-7 of the largest component).
 #[test]
 fn gradient_linear_scan_matches_finite_differences() {
     check_gradient(Activation::Linear, Mode::Simulation, 0.0, true);
 }
 
-/// Linear simulation network, step-by-step unrolling: the same agreement as with the scan.
+/// Linear simulation network, step-by-step unrolling: the same agreement as with `scan: true`.
 #[test]
 fn gradient_linear_sequential_matches_finite_differences() {
     check_gradient(Activation::Linear, Mode::Simulation, 0.0, false);

@@ -6,8 +6,8 @@ mod common;
 use approx::assert_relative_eq;
 use burn::tensor::Device;
 use dynrec_model::{
-    Activation, Backend, Compute, Mode, ModelError, NetworkConfig, Precision, RnnWeights,
-    SequenceData, Silent, TrainedRnn, TrainingConfig, train,
+    Activation, Backend, Compute, Fit, Mode, ModelError, NetworkConfig, Observer, Phase, Precision,
+    Progress, RnnWeights, SequenceData, Silent, TrainedRnn, TrainingConfig, train,
 };
 use nalgebra::DMatrix;
 
@@ -49,6 +49,121 @@ fn training_is_deterministic() {
     assert_eq!(a.report.train_loss, b.report.train_loss);
     assert_eq!(a.report.val_sequences, b.report.val_sequences);
     assert_ne!(a.weights(), c.weights());
+}
+
+/// The fit as exact text: every weight and every number of the report (losses, curves, stop
+/// reasons, split, standardisation) in round-trip JSON, wall-clock seconds left out.
+fn exact(fit: &Fit) -> (String, String) {
+    let mut report = fit.report.clone();
+    report.seconds = 0.0;
+    report.restarts.iter_mut().for_each(|r| r.seconds = 0.0);
+    (
+        fit.weights().to_json().expect("weights json"),
+        serde_json::to_string(&report).expect("report json"),
+    )
+}
+
+/// Same seed twice on a tiny predictor network with minibatches, early stopping and an L-BFGS
+/// polish: the weights and the whole report (every restart's losses and loss curves) are
+/// identical to the last bit.
+#[test]
+fn same_seed_gives_bit_identical_weights_and_report() {
+    let config = TrainingConfig {
+        batch_size: 3,
+        patience: 3,
+        eval_every: 4,
+        ..quick(8)
+    };
+    let network = NetworkConfig {
+        mode: Mode::Predictor,
+        activation: Activation::Tanh,
+        ..NetworkConfig::default()
+    };
+    let data = small_data(10, 30);
+    let run = || train(&data, &network, &config, &device(), &mut Silent).expect("fit");
+    let (a, b) = (run(), run());
+    assert!(
+        a.report
+            .restarts
+            .iter()
+            .all(|r| !r.history.adam_loss.is_empty())
+    );
+    assert_eq!(exact(&a), exact(&b));
+}
+
+/// The loss curves of experiments/src/progress.rs's `Recorder`, recorded from the observer
+/// calls exactly as it does (without the progress bar).
+#[derive(Default)]
+struct Recorder {
+    eval_every: usize,
+    train: Vec<Vec<f64>>,
+    validation: Vec<Vec<f64>>,
+}
+
+impl Observer for Recorder {
+    fn restart_started(&mut self, _restart: usize, _seed: u64) {
+        self.train.push(Vec::new());
+        self.validation.push(Vec::new());
+    }
+
+    fn step(&mut self, p: &Progress) {
+        if p.phase == Phase::Adam {
+            if p.step.is_multiple_of(self.eval_every) {
+                if let Some(t) = self.train.last_mut() {
+                    t.push(p.loss);
+                }
+                if let (Some(v), Some(val)) = (self.validation.last_mut(), p.val_loss) {
+                    v.push(val);
+                }
+            }
+        } else if let Some(t) = self.train.last_mut() {
+            t.push(p.loss);
+        }
+    }
+}
+
+/// Each restart's `LossHistory` holds bit for bit the curves that the experiments' progress
+/// `Recorder` records from the observer (training loss every `eval_every` Adam steps, the
+/// validation loss at the same steps, then one point per L-BFGS iteration), here with an
+/// `eval_every` that does not divide `max_steps`, minibatches and the polish; one Adam point
+/// per `eval_every` steps taken and one L-BFGS point per iteration.
+#[test]
+fn loss_history_is_what_the_progress_recorder_records() {
+    let data = small_data(12, 30);
+    let config = TrainingConfig {
+        max_steps: 50,
+        eval_every: 7,
+        ..quick(3)
+    };
+    let mut recorder = Recorder {
+        eval_every: config.eval_every,
+        ..Recorder::default()
+    };
+    let fit = train(
+        &data,
+        &NetworkConfig::default(),
+        &config,
+        &device(),
+        &mut recorder,
+    )
+    .expect("fit");
+    assert_eq!(recorder.train.len(), fit.report.restarts.len());
+    let bits = |x: &[f64]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    for (r, report) in fit.report.restarts.iter().enumerate() {
+        let history = &report.history;
+        assert_eq!(bits(&history.training_curve()), bits(&recorder.train[r]));
+        assert_eq!(
+            bits(&history.validation_loss),
+            bits(&recorder.validation[r])
+        );
+        assert_eq!(
+            history.adam_loss.len(),
+            report.adam_steps / config.eval_every
+        );
+        assert_eq!(history.validation_loss.len(), history.adam_loss.len());
+        assert_eq!(history.lbfgs_loss.len(), report.lbfgs_iterations);
+        assert!(report.lbfgs_iterations > 0);
+    }
 }
 
 /// An absurd learning rate makes every restart diverge: training returns

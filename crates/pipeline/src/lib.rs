@@ -12,13 +12,17 @@
 //! - [`references`]: the floors a network is measured against (Kalman one-step prediction,
 //!   the true system's output-error prediction);
 //! - [`baselines`]: the classical estimates beside the RNN (N4SID, EM from N4SID);
+//! - [`detrend`]: a per-sequence mean or linear trend removed before a fit;
 //! - [`run`]: the stages and [`fit_and_report`], [`run_spec`];
 //! - [`outcome`]: [`Outcome`], the one typed record of a run's numbers;
 //! - [`folder`]: report folders replaced as a whole;
 //! - [`resume`]: whether a report folder already holds a spec's complete result ([`RunState`]);
-//! - [`progress`]: the training progress bar.
+//! - [`progress`]: the training progress bar;
+//! - [`user`]: a fit of a user's own data ([`user::fit_user_data`]), shared by `dynrec fit` and
+//!   the `real` experiment.
 
 pub mod baselines;
+pub mod detrend;
 pub mod folder;
 pub mod outcome;
 pub mod progress;
@@ -27,6 +31,7 @@ pub mod resume;
 pub mod run;
 pub mod spec;
 pub mod truth;
+pub mod user;
 
 pub use folder::ReportFolder;
 pub use outcome::{Check, OUTCOME_FILE, Outcome};

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use dynrec_core::write_atomically;
 
+use dynrec_analysis::DominantModes;
 use dynrec_model::{Activation, Mode, RnnWeights, TrainingReport};
 use dynrec_truth::Equilibrium;
 use serde::{Deserialize, Serialize};
@@ -72,6 +73,17 @@ pub struct Outcome {
     /// The trained network (original units), for analyses beyond the runner's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weights: Option<RnnWeights>,
+    /// The Cramér–Rao bound's `max σ` on the true eigenvalues for this run's training data
+    /// (a known linear truth only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crb_max_std: Option<f64>,
+    /// The same on the eigenvalues of `A − K H` (predictor mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crb_closed_loop_max_std: Option<f64>,
+    /// Without a known truth: the dominant learned modes in the data's time unit, each with
+    /// the baselines' nearest eigenvalues.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dominant_modes: Option<DominantModes>,
 }
 
 /// The file of a report folder that holds the run's [`Outcome`]: written before the folder is
@@ -108,7 +120,8 @@ impl Outcome {
 
     /// The scalar metrics of `report.json`, by key: `heldout_mse_rnn`, `train_loss`,
     /// `validation_loss`, `train_seconds`, `heldout_mse_kalman`, `heldout_mse_ratio`,
-    /// `heldout_mse_truth_output_error` and, per baseline `<b>`, `heldout_mse_<b>_one_step`,
+    /// `heldout_mse_truth_output_error`, `crb_max_std`, `crb_closed_loop_max_std`, and, per
+    /// baseline `<b>`, `<b>_closed_loop_error`, `heldout_mse_<b>_one_step`,
     /// `heldout_mse_<b>_output_error`, `<b>_seconds`, `<b>_log_likelihood`, `<b>_iterations`
     /// (absent values are left out).
     pub fn metrics(&self) -> BTreeMap<String, f64> {
@@ -128,6 +141,11 @@ impl Outcome {
             "heldout_mse_truth_output_error".into(),
             self.truth_output_error_mse,
         );
+        put("crb_max_std".into(), self.crb_max_std);
+        put(
+            "crb_closed_loop_max_std".into(),
+            self.crb_closed_loop_max_std,
+        );
         for b in &self.baselines {
             let name = &b.name;
             put(
@@ -141,6 +159,7 @@ impl Outcome {
             );
             put(format!("{name}_log_likelihood"), b.log_likelihood);
             put(format!("{name}_iterations"), b.iterations.map(|i| i as f64));
+            put(format!("{name}_closed_loop_error"), b.closed_loop_error);
         }
         m
     }

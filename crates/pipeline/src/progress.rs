@@ -1,40 +1,28 @@
 //! Training progress: an [`Observer`] that draws an `indicatif` bar (hidden when stderr is not a
-//! terminal) and records the loss curves for the loss plot.
+//! terminal, or when asked to be silent). The loss curves themselves are in the training
+//! report (each restart's `history`).
 
 use dynrec_model::{Observer, Phase, Progress, RestartReport};
 use indicatif::{ProgressBar, ProgressStyle};
 
-/// Loss curves of each restart: one point per validation evaluation during Adam, then (training
-/// only, on the full training set) one point per L-BFGS iteration, so that a polish that moves
-/// the loss shows on the plot.
-#[derive(Debug, Clone, Default)]
-pub struct Curves {
-    /// `train[r]`: training (minibatch) losses of restart `r`.
-    pub train: Vec<Vec<f64>>,
-    /// `validation[r]`: validation losses of restart `r`.
-    pub validation: Vec<Vec<f64>>,
-}
-
-/// Draws a progress bar and records [`Curves`].
-pub struct Recorder {
+/// Draws a progress bar of the Adam steps of every restart, with the latest loss.
+pub struct ProgressBarObserver {
     bar: ProgressBar,
     eval_every: usize,
     max_steps: usize,
-    /// What was recorded.
-    pub curves: Curves,
 }
 
-impl Recorder {
-    /// A recorder for `restarts × max_steps` Adam steps, evaluated every `eval_every` steps.
-    /// `bar` is `None` for a silent recorder.
+impl ProgressBarObserver {
+    /// A bar for `restarts × max_steps` Adam steps, its message refreshed every `eval_every`
+    /// steps; hidden when `visible` is false.
     pub fn new(
         label: &str,
         restarts: usize,
         max_steps: usize,
         eval_every: usize,
-        bar: bool,
+        visible: bool,
     ) -> Self {
-        let bar = if bar {
+        let bar = if visible {
             let b = ProgressBar::new((restarts * max_steps) as u64);
             if let Ok(style) = ProgressStyle::with_template(
                 "{prefix:>16} [{bar:30}] {pos}/{len} Adam steps {msg} ({elapsed})",
@@ -50,7 +38,6 @@ impl Recorder {
             bar,
             eval_every: eval_every.max(1),
             max_steps,
-            curves: Curves::default(),
         }
     }
 
@@ -60,28 +47,14 @@ impl Recorder {
     }
 }
 
-impl Observer for Recorder {
-    fn restart_started(&mut self, _restart: usize, _seed: u64) {
-        self.curves.train.push(Vec::new());
-        self.curves.validation.push(Vec::new());
-    }
-
+impl Observer for ProgressBarObserver {
     fn step(&mut self, p: &Progress) {
         if p.phase == Phase::Adam {
             self.bar.inc(1);
             if p.step.is_multiple_of(self.eval_every) {
-                if let Some(t) = self.curves.train.last_mut() {
-                    t.push(p.loss);
-                }
-                if let (Some(v), Some(val)) = (self.curves.validation.last_mut(), p.val_loss) {
-                    v.push(val);
-                }
                 self.bar.set_message(format!("loss {:.3e}", p.loss));
             }
         } else {
-            if let Some(t) = self.curves.train.last_mut() {
-                t.push(p.loss);
-            }
             self.bar
                 .set_message(format!("L-BFGS {} loss {:.3e}", p.step, p.loss));
         }

@@ -11,17 +11,23 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use dynrec_analysis::consistency::RestartFit;
+use dynrec_analysis::match_eigenvalues;
+use dynrec_analysis::modes::dominant_modes;
 use dynrec_analysis::plots::{self, Floor, PredictionTrace, SingularValues};
-use dynrec_analysis::{Analysis, AnalysisConfig, Report, analyse};
+use dynrec_analysis::{
+    Analysis, AnalysisConfig, C64, DominantModes, EigenvalueBound, Report, analyse,
+};
 use dynrec_model::{Compute, Fit, Mode, NetworkConfig, SequenceData, TrainingConfig, train};
+use dynrec_sysid::{CrbConfig, EigenCrb, cramer_rao};
 use dynrec_truth::{Dataset, Dynamics, SimulationConfig, simulate};
 use nalgebra::DMatrix;
 use serde::Serialize;
 
-use crate::baselines::{Baselines, fit_baselines};
+use crate::baselines::{BaselineOrder, Baselines, fit_baselines};
 use crate::folder::ReportFolder;
 use crate::outcome::{Measured, Outcome, checks};
-use crate::progress::{Curves, Recorder};
+use crate::progress::ProgressBarObserver;
 use crate::references::{References, mean_network_input, network_predictions, pooled_mse};
 use crate::spec::{BaselineSpec, Spec, Targets};
 use crate::truth::Truth;
@@ -53,6 +59,9 @@ pub struct FitData<'a> {
     pub train: &'a Dataset,
     /// Data the network never saw, on which it is compared with the references.
     pub held_out: &'a Dataset,
+    /// Remarks about the data for the report's notes (e.g. a trend that was or could be
+    /// removed).
+    pub notes: &'a [String],
 }
 
 /// What a report records as its `spec`: the spec itself and where it was run from.
@@ -139,6 +148,7 @@ pub fn run_spec_on(
             name: &spec.name,
             train: &train_set,
             held_out: &held_out,
+            notes: &[],
         },
         Some(&truth),
         spec.settings(),
@@ -161,14 +171,67 @@ fn sequence_data(data: &Dataset) -> Result<Vec<SequenceData>> {
 
 /// A trained network and its predictions on the held-out data.
 pub struct Trained {
-    /// The network and its training report.
+    /// The network and its training report (with every restart's loss history).
     pub fit: Fit,
-    /// Loss curves of every restart.
-    pub curves: Curves,
     /// Its outputs on each held-out sequence, `[p, T]`.
     pub predictions: Vec<DMatrix<f64>>,
     /// Their pooled MSE.
     pub mse: f64,
+}
+
+/// Refuses training data that cannot determine the network: a measurement channel that is
+/// constant over every present training row (nothing to fit: the network's dynamics would be
+/// arbitrary), and fewer present measurements than the network has parameters
+/// (`n² + n d + p n`, plus `n + p` biases), which also bounds the hidden size by the data
+/// before any memory is spent on it.
+pub fn check_trainable(train: &Dataset, network: &NetworkConfig) -> Result<()> {
+    let p = train.n_outputs();
+    for channel in 0..p {
+        let mut present = train
+            .sequences
+            .iter()
+            .flat_map(|s| {
+                s.measurements
+                    .row(channel)
+                    .iter()
+                    .copied()
+                    .collect::<Vec<_>>()
+            })
+            .filter(|z| z.is_finite());
+        let Some(first) = present.next() else {
+            anyhow::bail!(
+                "measurement z{} is missing in every training row",
+                channel + 1
+            );
+        };
+        if present.all(|z| z == first) {
+            anyhow::bail!(
+                "measurement z{} is constant ({first}) in every training row: there are no \
+                 dynamics to fit; leave the column out",
+                channel + 1
+            );
+        }
+    }
+    let n = network.d_hidden;
+    let d = dynrec_model::data::network_input_size(network.mode, train.n_inputs(), p);
+    let parameters = n
+        .saturating_mul(n)
+        .saturating_add(n.saturating_mul(d))
+        .saturating_add(p.saturating_mul(n))
+        .saturating_add(if network.bias { n + p } else { 0 });
+    let measurements: usize = train
+        .sequences
+        .iter()
+        .map(|s| s.measurements.iter().filter(|z| z.is_finite()).count())
+        .sum();
+    if measurements < parameters {
+        anyhow::bail!(
+            "the network ({n} hidden units, {d} inputs, {p} outputs) has {parameters} parameters \
+             but the training data has only {measurements} present measurements: use fewer \
+             hidden units or more data"
+        );
+    }
+    Ok(())
 }
 
 /// Stage 2: trains the network on `data.train` and predicts `data.held_out`.
@@ -177,25 +240,20 @@ pub fn train_network(
     settings: FitSettings<'_>,
     progress: bool,
 ) -> Result<Trained> {
+    check_trainable(data.train, settings.network)?;
     let train_data = sequence_data(data.train)?;
     let device = settings.compute.device().context("compute device")?;
     let training = settings.training;
-    let mut recorder = Recorder::new(
+    let mut bar = ProgressBarObserver::new(
         data.name,
         training.restarts,
         training.max_steps,
         training.eval_every,
         progress,
     );
-    let fit = train(
-        &train_data,
-        settings.network,
-        training,
-        &device,
-        &mut recorder,
-    )
-    .context("training the RNN")?;
-    recorder.finish();
+    let fit = train(&train_data, settings.network, training, &device, &mut bar)
+        .context("training the RNN")?;
+    bar.finish();
     let predictions = network_predictions(fit.weights(), &sequence_data(data.held_out)?)?;
     let mse = pooled_mse(
         data.held_out
@@ -206,7 +264,6 @@ pub fn train_network(
     );
     Ok(Trained {
         fit,
-        curves: recorder.curves,
         predictions,
         mse,
     })
@@ -223,44 +280,148 @@ pub fn analyse_network(
     let mode = settings.network.mode;
     let truth_view = truth.map(|t| t.for_analysis(mode)).transpose()?;
     let input_mean = mean_network_input(&sequence_data(train)?, mode);
-    let mut analysis = analyse(
+    let analysis = analyse(
         trained.fit.weights(),
         truth_view.as_ref(),
         Some(&input_mean),
         &settings.analysis,
     )
     .context("analysing the trained weights")?;
-    if let Some((note, e)) = truth.and_then(|t| t.linearisation_note().zip(t.equilibrium.as_ref()))
-    {
-        analysis.notes.insert(0, note);
-        analysis.verdict += &format!(" (A: the linearisation at the equilibrium `{}`.)", e.name);
-    }
     Ok(analysis)
 }
 
 /// Stage 4: the classical baselines on the same training data, measured on the same held-out
-/// data and added to the analysis (their eigenvalues beside the network's, their notes).
+/// data and added to the analysis (their eigenvalues beside the network's, their notes). Their
+/// order is the true one when the system is known, otherwise the network's hidden size
+/// `d_hidden` (and the singular-value gap's, when it differs).
 pub fn compare_baselines(
     analysis: &mut Analysis,
     data: FitData<'_>,
     truth: Option<&Truth<'_>>,
-    spec: &BaselineSpec,
+    (spec, d_hidden): (&BaselineSpec, usize),
 ) -> Result<Baselines> {
-    let mut baselines = fit_baselines(
-        spec,
-        data.train,
-        data.held_out,
-        truth.map(|t| t.system.n_states()),
-    )
-    .context("evaluating the classical baselines")?;
+    let order = match truth {
+        Some(t) => BaselineOrder::True(t.system.n_states()),
+        None => BaselineOrder::Asked(d_hidden),
+    };
+    let mut baselines = fit_baselines(spec, data.train, data.held_out, order)
+        .context("evaluating the classical baselines")?;
     for (outcome, estimate) in &mut baselines.fitted {
         let added = analysis
             .add_baseline(&outcome.name, estimate.a())
             .context("adding a baseline to the analysis")?;
         outcome.eigen_error = added.matching.as_ref().map(|m| m.max_distance);
+        // A predictor is compared with A − K H too: the estimate's own closed loop beside it.
+        if analysis.mode == Mode::Predictor && !analysis.closed_loop.is_empty() {
+            outcome.closed_loop_error = estimate
+                .steady_state()
+                .ok()
+                .and_then(|ss| dynrec_analysis::eigenvalues(&ss.closed_loop).ok())
+                .map(|eig| match_eigenvalues(&analysis.closed_loop, &eig).max_distance);
+        }
     }
     analysis.notes.append(&mut baselines.notes);
     Ok(baselines)
+}
+
+/// Stage 5: how close to the limit. For a known linear truth, the Cramér–Rao bound on its
+/// eigenvalues (and, in predictor mode, on those of `A − K H`) from the exact Fisher
+/// information of the true parameters over this run's training sequences, placed beside the
+/// eigen errors; otherwise, or when an eigenvalue is not identifiable from the data, a note
+/// says why there is no bound.
+pub fn bound_eigenvalues(
+    analysis: &mut Analysis,
+    truth: Option<&Truth<'_>>,
+    train: &Dataset,
+    mode: Mode,
+) {
+    let Some(truth) = truth else {
+        return;
+    };
+    if let Some(e) = &truth.equilibrium {
+        analysis.notes.push(format!(
+            "No Cramér–Rao bound: the system is nonlinear, and its linearisation at `{}` is \
+             not the model of the data.",
+            e.name
+        ));
+        return;
+    }
+    let config = CrbConfig {
+        closed_loop: mode == Mode::Predictor,
+        ..CrbConfig::default()
+    };
+    let crb = match cramer_rao(&truth.linear, &train.sequences, &config) {
+        Ok(crb) => crb,
+        Err(e) => {
+            analysis.notes.push(format!("No Cramér–Rao bound: {e}."));
+            return;
+        }
+    };
+    let bound = match &crb.open_loop {
+        EigenCrb::Bound(b) => b,
+        EigenCrb::NotIdentifiable(n) => {
+            analysis.notes.push(not_identifiable("A", n));
+            return;
+        }
+    };
+    let pairs = |b: &dynrec_sysid::EigenBound| -> Vec<(C64, f64)> {
+        b.eigenvalues
+            .iter()
+            .copied()
+            .zip(b.std_devs.iter().copied())
+            .collect()
+    };
+    let (closed_loop_std_devs, closed_loop_max_std) = match &crb.closed_loop {
+        Some(EigenCrb::Bound(b)) => (
+            Some(EigenvalueBound::aligned(&analysis.closed_loop, &pairs(b))),
+            Some(b.max_std),
+        ),
+        Some(EigenCrb::NotIdentifiable(n)) => {
+            analysis.notes.push(not_identifiable("A − K H", n));
+            (None, None)
+        }
+        None => (None, None),
+    };
+    let rows: usize = train.sequences.iter().map(|s| s.len()).sum();
+    let missing = train
+        .sequences
+        .iter()
+        .any(|s| s.measurements.iter().any(|z| !z.is_finite()));
+    analysis.add_bound(EigenvalueBound {
+        std_devs: EigenvalueBound::aligned(&analysis.truth, &pairs(bound)),
+        max_std: bound.max_std,
+        closed_loop_std_devs,
+        closed_loop_max_std,
+        design: format!(
+            "the exact expected Fisher information of (A, B, H, Q, R) at their true values over \
+             this run's {} training sequences ({rows} rows{}{}), with x0 and P0 known, the \
+             similarity directions removed",
+            train.sequences.len(),
+            if train.n_inputs() > 0 {
+                ", their inputs as drawn"
+            } else {
+                ""
+            },
+            if missing {
+                ", their missing measurements as they are"
+            } else {
+                ""
+            },
+        ),
+    });
+}
+
+/// The note saying that an eigenvalue of `what` is not identifiable from the data.
+fn not_identifiable(what: &str, n: &dynrec_sysid::NotIdentifiable) -> String {
+    format!(
+        "No Cramér–Rao bound on eig({what}): the eigenvalue {:.4} {} {:.4}i is not identifiable \
+         from this data ({:.0}% of its gradient lies in the null space of the Fisher \
+         information beyond the similarity directions).",
+        n.worst.re,
+        if n.worst.im < 0.0 { "−" } else { "+" },
+        n.worst.im.abs(),
+        100.0 * n.gradient_in_null_space
+    )
 }
 
 /// Trains on `data.train`, compares with the references on `data.held_out`, analyses the
@@ -281,7 +442,46 @@ pub fn fit_and_report(
     let references = References::measure(truth, data.held_out)?;
     let trained = train_network(data, settings, progress)?;
     let mut analysis = analyse_network(&trained, truth, data.train, settings)?;
-    let baselines = compare_baselines(&mut analysis, data, truth, settings.baselines)?;
+    let baselines = compare_baselines(
+        &mut analysis,
+        data,
+        truth,
+        (settings.baselines, settings.network.d_hidden),
+    )?;
+    let restarts: Vec<RestartFit<'_>> = trained
+        .fit
+        .report
+        .restarts
+        .iter()
+        .filter_map(|r| {
+            r.weights.as_ref().map(|weights| RestartFit {
+                val_loss: r.val_loss,
+                weights,
+            })
+        })
+        .collect();
+    analysis.notes.extend(data.notes.iter().cloned());
+    analysis.check_consistency(&restarts, &settings.analysis);
+    if settings.network.mode == Mode::Predictor && truth.is_none() {
+        // Each same-order baseline's steady-state predictor, run as a network runs: what the
+        // network could have become.
+        let same_order: Vec<(&str, f64)> = baselines
+            .fitted
+            .iter()
+            .filter(|(o, _)| o.order == settings.network.d_hidden)
+            .filter_map(|(o, system)| {
+                crate::baselines::steady_state_mse(
+                    settings.baselines,
+                    data.train,
+                    data.held_out,
+                    system,
+                )
+                .map(|mse| (o.name.as_str(), mse))
+            })
+            .collect();
+        analysis.check_one_step_error(trained.mse, &same_order);
+    }
+    bound_eigenvalues(&mut analysis, truth, data.train, settings.network.mode);
     let outcome = outcome(
         data,
         settings,
@@ -376,7 +576,32 @@ fn outcome(
         baselines: baselines.fitted.iter().map(|(o, _)| o.clone()).collect(),
         equilibrium: truth.and_then(|t| t.equilibrium.clone()),
         weights: Some(trained.fit.weights().clone()),
+        crb_max_std: analysis.bound.as_ref().map(|b| b.max_std),
+        crb_closed_loop_max_std: analysis.bound.as_ref().and_then(|b| b.closed_loop_max_std),
+        dominant_modes: match (truth, time_step(data.train)) {
+            (None, Some(dt)) => Some(DominantModes {
+                time_step: dt,
+                modes: dominant_modes(analysis, dt),
+            }),
+            _ => None,
+        },
     }
+}
+
+/// The step between rows in units of the data's `t` column: the median of the positive
+/// differences of `t` within sequences (`None` without any).
+pub fn time_step(data: &Dataset) -> Option<f64> {
+    let mut steps: Vec<f64> = data
+        .sequences
+        .iter()
+        .flat_map(|s| s.t.windows(2).map(|w| w[1] - w[0]).collect::<Vec<_>>())
+        .filter(|d| d.is_finite() && *d > 0.0)
+        .collect();
+    if steps.is_empty() {
+        return None;
+    }
+    steps.sort_by(f64::total_cmp);
+    Some(steps[steps.len() / 2])
 }
 
 /// Stage 6: `report.json`, `report.md` and the plots in `dir`.
@@ -405,6 +630,9 @@ fn write_report(
         ));
     }
     let mut report = Report::new(record, analysis).context("building the report")?;
+    if let Some(d) = &outcome.dominant_modes {
+        report = report.with_time_step(d.time_step);
+    }
     for (key, value) in outcome.metrics() {
         report = report.metric(&key, value);
     }
@@ -423,13 +651,12 @@ fn write_report(
         }),
     };
     let trained = stages.trained;
-    let best = trained.fit.report.best_restart;
-    if let (Some(train), Some(val)) = (
-        trained.curves.train.get(best),
-        trained.curves.validation.get(best),
-    ) && !train.is_empty()
+    if let Some(best) = trained.fit.report.best()
+        && !best.history.adam_loss.is_empty()
     {
-        let files = plots::loss_plot(dir, "loss", train, val, floor).context("loss plot")?;
+        let train = best.history.training_curve();
+        let val = &best.history.validation_loss;
+        let files = plots::loss_plot(dir, "loss", &train, val, floor).context("loss plot")?;
         report = report.plot(
             "Training (Adam, then L-BFGS) and validation loss of the best restart, against the floor",
             &files.png_name(),

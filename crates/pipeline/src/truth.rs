@@ -2,7 +2,7 @@
 //! with: the system itself when it is linear, otherwise its linearisation at an equilibrium.
 
 use anyhow::{Context, Result};
-use dynrec_analysis::TrueSystem;
+use dynrec_analysis::{LinearisationPoint, TrueSystem};
 use dynrec_model::Mode;
 use dynrec_truth::{Dynamics, Equilibrium, LinearSystem};
 
@@ -67,7 +67,8 @@ impl<'a> Truth<'a> {
     }
 
     /// The analysis's view of the truth; in predictor mode it carries the steady-state gain
-    /// `K` of the compared linear system.
+    /// `K` of the compared linear system, and for a nonlinear system the point it is
+    /// linearised at (so that the analysis says what `A` is in its notes and verdict).
     pub fn for_analysis(&self, mode: Mode) -> Result<TrueSystem> {
         let system = &self.linear;
         let gain = match mode {
@@ -79,26 +80,20 @@ impl<'a> Truth<'a> {
             ),
             Mode::Simulation => None,
         };
-        TrueSystem::new(
+        let truth = TrueSystem::new(
             system.a().clone(),
             system.b().cloned(),
             system.h().clone(),
             gain,
         )
-        .context("true system for the analysis")
-    }
-
-    /// For a nonlinear system, the note that says what `A` is (the report's first note).
-    pub fn linearisation_note(&self) -> Option<String> {
-        self.equilibrium.as_ref().map(|e| {
-            format!(
-                "The system is nonlinear ({}): the `A` compared here is the Jacobian of its \
-                 discrete-time transition at the equilibrium `{}`, x* = {:?} (and `B`, `H` \
-                 likewise, in deviation coordinates).",
-                self.system.describe(),
-                e.name,
-                e.state.as_slice()
-            )
+        .context("true system for the analysis")?;
+        Ok(match &self.equilibrium {
+            Some(e) => truth.linearised_at(LinearisationPoint {
+                system: self.system.describe(),
+                equilibrium: e.name.clone(),
+                state: e.state.as_slice().to_vec(),
+            }),
+            None => truth,
         })
     }
 }

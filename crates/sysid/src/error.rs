@@ -28,6 +28,20 @@ pub enum SysidError {
     /// A matrix that must be inverted is (numerically) singular.
     #[error("singular matrix: {0}")]
     Singular(&'static str),
+    /// An eigenvalue whose sensitivity is asked for is not simple (repeated or defective), so
+    /// it has no derivative and the delta method does not apply.
+    #[error(
+        "the eigenvalue {re} + {im}i of {matrix} is not simple: it has no derivative with \
+         respect to the parameters"
+    )]
+    RepeatedEigenvalue {
+        /// The matrix (`"A"` or `"A − K H"`).
+        matrix: &'static str,
+        /// Real part.
+        re: f64,
+        /// Imaginary part.
+        im: f64,
+    },
     /// Building, filtering or smoothing a system failed.
     #[error(transparent)]
     Truth(#[from] TruthError),

@@ -9,14 +9,22 @@
 //! ```
 //!
 //! Both take independent sequences (never concatenated) and return a validated
-//! [`dynrec_truth::LinearSystem`].
+//! [`dynrec_truth::LinearSystem`]. Beside them, [`crb`] gives the Cramér–Rao bound on the
+//! eigenvalues of `A` (and of the predictor's `A − K H`) for a given design, from the exact
+//! expected Fisher information.
 
+pub mod crb;
 pub mod eigen;
 pub mod em;
 pub mod error;
 pub mod n4sid;
 
+pub use crb::{
+    CramerRao, CrbConfig, EigenBound, EigenCrb, FisherInformation, NotIdentifiable, Parameter,
+    closed_loop_sensitivities, cramer_rao, cramer_rao_from_information, fisher_information,
+    parameters,
+};
 pub use eigen::{markov_parameters, matched_eigen_error};
 pub use em::{EmConfig, EmResult, em};
 pub use error::{Result, SysidError};
-pub use n4sid::{N4sidConfig, N4sidResult, n4sid};
+pub use n4sid::{N4sidConfig, N4sidResult, gap_order, n4sid};

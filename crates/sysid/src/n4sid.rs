@@ -275,10 +275,11 @@ pub(crate) fn dimensions(sequences: &[Sequence]) -> Result<(usize, usize)> {
     Ok((m, p))
 }
 
+/// The order at the largest singular-value gap (what [`n4sid`] uses when no order is given):
 /// `n = argmax_k s_k / s_{k+1}` over `k = 1..=max_order`, where singular values at or below
 /// `PINV_RCOND · s_1` count as exact zeros: when fewer than `max_order + 1` values are above
 /// it (noise-free data), the numerical rank is the order (an infinite gap).
-fn gap_order(s: &[f64], max_order: Option<usize>) -> usize {
+pub fn gap_order(s: &[f64], max_order: Option<usize>) -> usize {
     let kmax = max_order.unwrap_or(usize::MAX).min(s.len() - 1).max(1);
     let rank = s.iter().filter(|&&v| v > PINV_RCOND * s[0]).count();
     if (1..=kmax).contains(&rank) {

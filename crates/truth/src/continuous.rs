@@ -130,6 +130,11 @@ pub struct StepJacobians {
     pub input: DMatrix<f64>,
 }
 
+/// The most RK4 steps per row [`Rk4::new`] accepts: at 10⁶ a row of a library system takes
+/// about a second (the extended filter's Jacobians several), and RK4's error at `dt / 10⁶` is
+/// far below rounding for any step the file format allows; `substeps = 10⁹` ran for hours.
+pub const MAX_SUBSTEPS: usize = 1_000_000;
+
 /// A continuous-time model discretised by classical RK4 with the input held constant over each
 /// step (zero-order hold):
 ///
@@ -155,8 +160,8 @@ pub struct Rk4<G> {
 }
 
 impl<G: ContinuousDynamics> Rk4<G> {
-    /// Discretises `model` with step `dt` (> 0) split into `substeps` (≥ 1) RK4 steps, with
-    /// additive discrete-time noise and prior `noise` (Q n×n, R p×p).
+    /// Discretises `model` with step `dt` (> 0) split into `substeps` (1 to [`MAX_SUBSTEPS`])
+    /// RK4 steps, with additive discrete-time noise and prior `noise` (Q n×n, R p×p).
     pub fn new(model: G, dt: f64, substeps: usize, noise: Noise) -> Result<Self> {
         if !(dt.is_finite() && dt > 0.0) {
             return Err(TruthError::Parameter {
@@ -168,6 +173,15 @@ impl<G: ContinuousDynamics> Rk4<G> {
             return Err(TruthError::Parameter {
                 field: "substeps",
                 message: "must be at least 1".into(),
+            });
+        }
+        if substeps > MAX_SUBSTEPS {
+            return Err(TruthError::Parameter {
+                field: "substeps",
+                message: format!(
+                    "{substeps} is more than {MAX_SUBSTEPS} RK4 steps per row (RK4's error \
+                     reaches rounding level long before, and each row would take minutes)"
+                ),
             });
         }
         let (n, p) = (model.n_states(), model.n_outputs());

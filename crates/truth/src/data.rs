@@ -9,7 +9,7 @@ use std::path::Path;
 use nalgebra::DMatrix;
 
 use crate::dynamics::Dynamics;
-use crate::error::{Result, TruthError};
+use crate::error::{Result, TruthError, quote};
 use dynrec_core::write_atomically;
 
 /// One independent sequence of `T` rows. Columns of every matrix are time steps.
@@ -136,7 +136,7 @@ impl Dataset {
         let error = |line: usize, column: Option<&str>, message: String| TruthError::Data {
             path: origin.to_path_buf(),
             line,
-            column: column.map(str::to_string),
+            column: column.map(quote),
             message,
         };
         let header = csv
@@ -180,7 +180,7 @@ impl Dataset {
                     _ => Err(error(
                         line,
                         Some(&header[i]),
-                        format!("`{text}` is not a finite number"),
+                        format!("`{}` is not a finite number", quote(text)),
                     )),
                 }
             };
@@ -189,7 +189,7 @@ impl Dataset {
                     error(
                         line,
                         Some("seq"),
-                        format!("`{}` is not an integer", &record[i]),
+                        format!("`{}` is not an integer", quote(&record[i])),
                     )
                 })?,
                 None => 0,
@@ -245,14 +245,17 @@ impl Dataset {
 
     /// Loads a data file.
     pub fn load(path: &Path) -> Result<Self> {
-        let file = std::fs::File::open(path).map_err(|source| TruthError::Io {
+        let file = std::fs::File::open(path).map_err(|error| TruthError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         Self::from_csv_reader(std::io::BufReader::new(file), path)
     }
 
-    /// Writes the CSV data format (rows in `self.rows` order) to `w`.
+    /// Writes the CSV data format (rows in `self.rows` order) to `w`. A cell that is not
+    /// finite (other than a missing measurement, `NaN`, written empty) is an error of kind
+    /// `InvalidData` naming the sequence, the row and the column: the file format has no such
+    /// numbers, and [`write_atomically`] then leaves no file.
     pub fn write_csv(&self, w: &mut impl Write) -> std::io::Result<()> {
         let (m, p) = (self.n_inputs(), self.n_outputs());
         let n = self.n_states().unwrap_or(0);
@@ -272,19 +275,24 @@ impl Dataset {
             if self.seq_column {
                 line.push_str(&format!("{},", seq.id));
             }
+            let cell = |column: &str, v: f64| not_finite(seq.id, k, column, v);
+            cell("t", seq.t[k])?;
             line.push_str(&format!("{}", seq.t[k]));
-            for v in seq.inputs.column(k).iter() {
+            for (i, v) in seq.inputs.column(k).iter().enumerate() {
+                cell(&format!("u{}", i + 1), *v)?;
                 line.push_str(&format!(",{v}"));
             }
-            for v in seq.measurements.column(k).iter() {
+            for (i, v) in seq.measurements.column(k).iter().enumerate() {
                 if v.is_nan() {
                     line.push(',');
                 } else {
+                    cell(&format!("z{}", i + 1), *v)?;
                     line.push_str(&format!(",{v}"));
                 }
             }
             if let Some(x) = &seq.states {
-                for v in x.column(k).iter() {
+                for (i, v) in x.column(k).iter().enumerate() {
+                    cell(&format!("x{}", i + 1), *v)?;
                     line.push_str(&format!(",{v}"));
                 }
             }
@@ -297,6 +305,17 @@ impl Dataset {
     pub fn save(&self, path: &Path) -> Result<()> {
         Ok(write_atomically(path, |w| self.write_csv(w))?)
     }
+}
+
+/// An `InvalidData` error for a cell `v` that is not finite, or `Ok`.
+fn not_finite(sequence: i64, row: usize, column: &str, v: f64) -> std::io::Result<()> {
+    if v.is_finite() {
+        return Ok(());
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!("sequence {sequence}, row {row}, column `{column}`: {v} is not a finite number"),
+    ))
 }
 
 #[derive(Default)]
@@ -342,23 +361,33 @@ impl Layout {
         let mut t = None;
         let mut indexed: [Vec<(usize, usize)>; 3] = Default::default();
         for (i, name) in header.iter().enumerate() {
-            let duplicate = || (Some(name), format!("column `{name}` appears twice"));
+            let duplicate = || (Some(name), "appears twice in the header".to_string());
             match name {
                 "seq" => seq.replace(i).map_or(Ok(()), |_| Err(duplicate()))?,
                 "t" => t.replace(i).map_or(Ok(()), |_| Err(duplicate()))?,
                 _ => {
-                    let (kind, number) = name.split_at(name.len().min(1));
-                    let slot = match kind {
-                        "u" => 0,
-                        "z" => 1,
-                        "x" => 2,
+                    // Split after the first character, not the first byte: a header cell
+                    // starting with `ü` or a second byte-order mark panicked here.
+                    let mut chars = name.chars();
+                    let slot = match chars.next() {
+                        Some('u') => 0,
+                        Some('z') => 1,
+                        Some('x') => 2,
                         _ => usize::MAX,
                     };
-                    let number = number.parse::<usize>().ok().filter(|&k| k >= 1);
+                    // `u1`, `z12`: digits only, no leading zero, no sign (`z01` and `z+1`
+                    // were read as `z1`).
+                    let digits = chars.as_str();
+                    let canonical =
+                        digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0');
+                    let number = digits
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|&k| k >= 1 && canonical);
                     let (Some(k), true) = (number, slot < 3) else {
                         return Err((
                             Some(name),
-                            format!("unknown column `{name}` (expected seq, t, u1.., z1.., x1..)"),
+                            "unknown column (expected seq, t, u1.., z1.., x1..)".to_string(),
                         ));
                     };
                     if indexed[slot].iter().any(|&(kk, _)| kk == k) {
@@ -393,9 +422,38 @@ pub struct Estimates {
     /// Diagonals of the posterior covariances.
     pub variances: DMatrix<f64>,
 }
+impl Estimates {
+    /// Checks what a filter or smoother of sequence `sequence` produced: every mean and
+    /// variance finite, every variance ≥ 0; otherwise [`TruthError::Diverged`] naming `what`,
+    /// the sequence and the first bad row.
+    pub fn check(&self, sequence: i64, what: &'static str) -> Result<()> {
+        for k in 0..self.means.ncols() {
+            let quantity = if !self.means.column(k).iter().all(|v| v.is_finite()) {
+                "the estimated state is no longer finite"
+            } else if !self.variances.column(k).iter().all(|v| v.is_finite()) {
+                "a variance is no longer finite"
+            } else if self.variances.column(k).iter().any(|v| *v < 0.0) {
+                "a variance is negative (the covariance lost positive semi-definiteness)"
+            } else {
+                continue;
+            };
+            return Err(TruthError::Diverged {
+                what,
+                quantity,
+                sequence,
+                row: k,
+            });
+        }
+        Ok(())
+    }
+}
+
 impl Dataset {
     /// Writes the filter output format, one row per data row in file order:
-    /// `[seq,]t,x1..xn,var1..varn` (`seq` only when the data has a `seq` column).
+    /// `[seq,]t,x1..xn,var1..varn` (`seq` only when the data has a `seq` column). A cell that
+    /// is not finite, or a negative variance, is an error of kind `InvalidData` naming the
+    /// sequence, the row and the column ([`Estimates::check`] reports it earlier, with what
+    /// produced it).
     pub fn write_estimates_csv(
         &self,
         estimates: &[Estimates],
@@ -417,8 +475,24 @@ impl Dataset {
             if self.seq_column {
                 line.push_str(&format!("{},", seq.id));
             }
+            not_finite(seq.id, k, "t", seq.t[k])?;
             line.push_str(&format!("{}", seq.t[k]));
-            for v in e.means.column(k).iter().chain(e.variances.column(k).iter()) {
+            for (i, v) in e.means.column(k).iter().enumerate() {
+                not_finite(seq.id, k, &format!("x{}", i + 1), *v)?;
+                line.push_str(&format!(",{v}"));
+            }
+            for (i, v) in e.variances.column(k).iter().enumerate() {
+                let column = format!("var{}", i + 1);
+                not_finite(seq.id, k, &column, *v)?;
+                if *v < 0.0 {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!(
+                            "sequence {}, row {k}, column `{column}`: the variance {v} is negative",
+                            seq.id
+                        ),
+                    ));
+                }
                 line.push_str(&format!(",{v}"));
             }
             writeln!(w, "{line}")?;

@@ -21,7 +21,7 @@ use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TruthError};
-use crate::system::{LinearSystem, Noise};
+use crate::system::{LinearSystem, Noise, singular_values};
 
 /// Relative tolerance below which `f(x*, 0) = x*` counts as an equilibrium in
 /// [`Dynamics::linearise`]: `‖f(x*, 0) − x*‖∞ ≤ tol · max(1, ‖x*‖∞)`.
@@ -361,9 +361,12 @@ impl Dynamics for LinearSystem {
     fn equilibria(&self) -> Vec<Equilibrium> {
         let n = LinearSystem::n_states(self);
         let shifted = self.a() - DMatrix::identity(n, n);
-        let sv = self.a().clone().singular_values();
-        let sv_shifted = shifted.singular_values();
-        let isolated = sv_shifted.min() > 1e-10 * sv.max().max(1.0);
+        // Bounded solvers: an A near 1e308 made nalgebra's SVD iterate for ever. When they
+        // cannot decide, the origin counts as isolated (the default).
+        let isolated = match (singular_values(self.a()), singular_values(&shifted)) {
+            (Some(sv), Some(sv_shifted)) => sv_shifted.min() > 1e-10 * sv.max().max(1.0),
+            _ => true,
+        };
         vec![Equilibrium {
             name: "origin".into(),
             state: DVector::zeros(n),

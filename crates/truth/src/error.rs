@@ -1,6 +1,32 @@
 //! The errors of the `truth` crate.
+//!
+//! Every message is complete in its `Display`, and no variant exposes a `source()`: an error
+//! that wraps another one prints it inside its own message, so a printer that walks the chain
+//! (anyhow's `{:#}`) says each thing once. Text quoted from a file (a cell, a column name, a
+//! `kind`) goes through [`quote`], which caps it at [`QUOTE_LIMIT`] characters.
 
 use std::path::PathBuf;
+
+/// At most this many characters of user text are quoted in a message (more ends in `…`).
+pub const QUOTE_LIMIT: usize = 200;
+
+/// `text` as an error message quotes it: at most [`QUOTE_LIMIT`] characters (then `…`), with
+/// control characters escaped (a file cannot write terminal escape sequences to stderr).
+pub fn quote(text: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in text.chars().enumerate() {
+        if i == QUOTE_LIMIT {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
 
 /// Everything that can go wrong while building, loading, simulating or filtering a system.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +92,16 @@ pub enum TruthError {
         /// Its smallest eigenvalue.
         min_eigenvalue: f64,
     },
+    /// A covariance has a negative diagonal entry (a variance below zero), however small.
+    #[error("field `{field}`: the variance [{index}][{index}] = {value:e} is negative")]
+    NegativeVariance {
+        /// The offending field.
+        field: &'static str,
+        /// 0-based index of the diagonal entry.
+        index: usize,
+        /// Its value.
+        value: f64,
+    },
     /// A covariance that must be invertible is not positive definite.
     #[error("field `{field}`: not positive definite (smallest eigenvalue {min_eigenvalue:e})")]
     NotPositiveDefinite {
@@ -83,14 +119,14 @@ pub enum TruthError {
         message: String,
     },
     /// A system file parsed, but a field is invalid.
-    #[error("{path}{}: {source}", line.map(|l| format!(", line {l}")).unwrap_or_default())]
+    #[error("{path}{}: {problem}", line.map(|l| format!(", line {l}")).unwrap_or_default())]
     InvalidSystem {
         /// The file.
         path: PathBuf,
         /// 1-based line of the offending field, when it is in the file.
         line: Option<usize>,
-        /// What is wrong.
-        source: Box<TruthError>,
+        /// What is wrong (printed in this message; not a `source()`).
+        problem: Box<TruthError>,
     },
     /// A data file is malformed.
     #[error("{path}, line {line}{}: {message}", column.as_ref().map(|c| format!(", column `{c}`")).unwrap_or_default())]
@@ -115,10 +151,15 @@ pub enum TruthError {
         expected: usize,
     },
     /// An innovation covariance or other matrix that must be inverted is singular.
-    #[error("{what} is singular at row {row}")]
+    #[error(
+        "{what} is singular{} at row {row}",
+        sequence.map(|s| format!(" in sequence {s}")).unwrap_or_default()
+    )]
     Singular {
         /// Which matrix.
         what: &'static str,
+        /// The sequence's id, when known.
+        sequence: Option<i64>,
         /// 0-based row of the sequence where it happened.
         row: usize,
     },
@@ -141,26 +182,45 @@ pub enum TruthError {
         /// `‖f(x*, 0) − x*‖∞`.
         residual: f64,
     },
-    /// A simulated state (or a filter's estimate) stopped being finite.
-    #[error(
-        "{what} diverged in sequence {sequence} at row {row}: the state is no longer finite \
-         (reduce the step dt, the noise or the input amplitude)"
-    )]
+    /// A simulated state or measurement, or a filter's estimate, stopped being finite (or a
+    /// variance became negative).
+    #[error("{what} diverged in sequence {sequence} at row {row}: {quantity}")]
     Diverged {
         /// What diverged, e.g. `"simulation"` or `"extended Kalman filter"`.
         what: &'static str,
+        /// What went wrong and what to change, e.g. `"the state is no longer finite (reduce
+        /// the step dt, …)"`.
+        quantity: &'static str,
         /// The sequence's id (its `seq` value; 0-based index for simulated data).
         sequence: i64,
         /// 0-based row within the sequence.
         row: usize,
     },
+    /// A job would need more memory than the machine has; refused before it starts.
+    #[error(
+        "{what} would need about {} ({detail}), more than the {} {limit}",
+        gib(*needed),
+        gib(*available as f64)
+    )]
+    TooLarge {
+        /// What was asked, e.g. `"simulating 1000000000 rows"`.
+        what: String,
+        /// How the estimate is made, e.g. `"rows × 5 columns × 8 bytes"`.
+        detail: String,
+        /// The estimate in bytes (a float: it may exceed every integer type).
+        needed: f64,
+        /// The memory available, in bytes.
+        available: u64,
+        /// Where `available` comes from, e.g. `"available (MemAvailable in /proc/meminfo)"`.
+        limit: &'static str,
+    },
     /// Reading or writing a file failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error (printed in this message; not a `source()`).
+        error: std::io::Error,
     },
 }
 
@@ -170,11 +230,29 @@ pub type Result<T> = std::result::Result<T, TruthError>;
 impl From<dynrec_core::CoreError> for TruthError {
     fn from(e: dynrec_core::CoreError) -> Self {
         match e {
-            dynrec_core::CoreError::Io { path, source } => Self::Io { path, source },
+            dynrec_core::CoreError::Io { path, source } => Self::Io {
+                path,
+                error: source,
+            },
             other => Self::Io {
                 path: PathBuf::new(),
-                source: std::io::Error::other(other.to_string()),
+                error: std::io::Error::other(other.to_string()),
             },
         }
+    }
+}
+
+/// Bytes in GiB (or MiB, KiB below a GiB), for messages.
+fn gib(bytes: f64) -> String {
+    const KIB: f64 = 1024.0;
+    let gib = bytes / (KIB * KIB * KIB);
+    if gib >= 1e6 {
+        format!("{gib:.2e} GiB")
+    } else if gib >= 1.0 {
+        format!("{gib:.3} GiB")
+    } else if bytes >= KIB * KIB {
+        format!("{:.1} MiB", bytes / (KIB * KIB))
+    } else {
+        format!("{:.1} KiB", bytes / KIB)
     }
 }

@@ -37,18 +37,31 @@ pub struct FilterOutput {
 }
 
 impl FilterOutput {
-    /// Storage for `t_len` rows of `n` states and `p` outputs (innovations `NaN`).
-    pub(crate) fn empty(n: usize, p: usize, t_len: usize) -> Self {
-        Self {
+    /// Storage for `t_len` rows of `n` states and `p` outputs (innovations `NaN`); a size
+    /// whose number of entries overflows is an error, not a wrapped-around allocation.
+    pub(crate) fn empty(n: usize, p: usize, t_len: usize) -> Result<Self> {
+        let too_large = || TruthError::TooLarge {
+            what: format!("filtering {t_len} rows of {n} states"),
+            detail: format!("2 × {t_len} covariances of {n}×{n} × 8 bytes"),
+            needed: 16.0 * n as f64 * n as f64 * t_len as f64,
+            available: usize::MAX as u64,
+            limit: "addressable",
+        };
+        let covariances = n
+            .checked_mul(n)
+            .and_then(|nn| nn.checked_mul(t_len))
+            .filter(|&entries| entries.checked_mul(16).is_some())
+            .ok_or_else(too_large)?;
+        Ok(Self {
             means: DMatrix::zeros(n, t_len),
             predicted_means: DMatrix::zeros(n, t_len),
             innovations: DMatrix::from_element(p, t_len, f64::NAN),
             nis: vec![0.0; t_len],
             observed: vec![0; t_len],
             log_likelihood: 0.0,
-            covariances: vec![0.0; n * n * t_len],
-            predicted_covariances: vec![0.0; n * n * t_len],
-        }
+            covariances: vec![0.0; covariances],
+            predicted_covariances: vec![0.0; covariances],
+        })
     }
     /// Records the prior of row `k`.
     pub(crate) fn set_prior(&mut self, k: usize, x: &DVector<f64>, cov: &DMatrix<f64>) {
@@ -120,21 +133,31 @@ pub(crate) fn check_sequence<D: Dynamics + ?Sized>(system: &D, seq: &Sequence) -
 ///
 /// Only the present components of `z_k` are used (the rows of `H` and the rows and columns of
 /// `R` of missing ones are dropped); a row with every component missing is a pure prediction.
+///
+/// A predicted or updated state or covariance that is not finite (an unstable `A` predicting
+/// through many missing rows, inputs near 1e308) is an error ([`TruthError::Diverged`])
+/// naming the sequence and the row.
 pub fn filter(system: &LinearSystem, seq: &Sequence) -> Result<FilterOutput> {
+    filter_with_progress(system, seq, &mut |_| {})
+}
+
+/// [`filter`], calling `on_row(rows done)` after every row.
+pub(crate) fn filter_with_progress(
+    system: &LinearSystem,
+    seq: &Sequence,
+    on_row: &mut dyn FnMut(usize),
+) -> Result<FilterOutput> {
     check_sequence(system, seq)?;
     let (n, p, t_len) = (system.n_states(), system.n_outputs(), seq.len());
     let (a, h, r, q) = (system.a(), system.h(), system.r(), system.q());
     let at = a.transpose();
 
-    let mut out = FilterOutput {
-        means: DMatrix::zeros(n, t_len),
-        predicted_means: DMatrix::zeros(n, t_len),
-        innovations: DMatrix::from_element(p, t_len, f64::NAN),
-        nis: vec![0.0; t_len],
-        observed: vec![0; t_len],
-        log_likelihood: 0.0,
-        covariances: vec![0.0; n * n * t_len],
-        predicted_covariances: vec![0.0; n * n * t_len],
+    let mut out = FilterOutput::empty(n, p, t_len)?;
+    let diverged = |row, quantity| TruthError::Diverged {
+        what: "Kalman filter",
+        quantity,
+        sequence: seq.id,
+        row,
     };
 
     let mut x = system.x0().clone();
@@ -156,6 +179,14 @@ pub fn filter(system: &LinearSystem, seq: &Sequence) -> Result<FilterOutput> {
             tmp_nn.gemm(1.0, a, &cov, 0.0);
             cov.copy_from(q);
             cov.gemm(1.0, &tmp_nn, &at, 1.0);
+            if has_negative_diagonal(&cov) {
+                let previous = out.covariance(k - 1).into_owned();
+                let identity = DMatrix::identity(n, n);
+                repair(&mut cov, &[(a, &previous), (&identity, q)]);
+            }
+            if !finite(&x, &cov) {
+                return Err(diverged(k, PREDICTION_NOT_FINITE));
+            }
         }
         out.predicted_means.set_column(k, &x);
         out.predicted_covariances[k * n * n..(k + 1) * n * n].copy_from_slice(cov.as_slice());
@@ -178,7 +209,10 @@ pub fn filter(system: &LinearSystem, seq: &Sequence) -> Result<FilterOutput> {
             for (j, &i) in present.iter().enumerate() {
                 buffers.innovation[j] = z[i];
             }
-            let (nis, log_likelihood) = buffers.update(&mut x, &mut cov, k)?;
+            let (nis, log_likelihood) = buffers.update(&mut x, &mut cov, seq.id, k)?;
+            if !finite(&x, &cov) {
+                return Err(diverged(k, ESTIMATE_NOT_FINITE));
+            }
             for (j, &i) in present.iter().enumerate() {
                 out.innovations[(i, k)] = buffers.innovation[j];
             }
@@ -187,6 +221,7 @@ pub fn filter(system: &LinearSystem, seq: &Sequence) -> Result<FilterOutput> {
         }
         out.means.set_column(k, &x);
         out.covariances[k * n * n..(k + 1) * n * n].copy_from_slice(cov.as_slice());
+        on_row(k + 1);
     }
     Ok(out)
 }
@@ -207,6 +242,8 @@ pub(crate) struct UpdateBuffers {
     ikh: DMatrix<f64>,
     ikh_t: DMatrix<f64>,
     tmp: DMatrix<f64>,
+    /// The prior covariance of the update in progress (for [`repair`]).
+    prior: DMatrix<f64>,
 }
 
 impl UpdateBuffers {
@@ -225,6 +262,7 @@ impl UpdateBuffers {
             ikh: DMatrix::zeros(n, n),
             ikh_t: DMatrix::zeros(n, n),
             tmp: DMatrix::zeros(n, n),
+            prior: DMatrix::zeros(n, n),
         }
     }
 
@@ -234,11 +272,12 @@ impl UpdateBuffers {
         &mut self,
         x: &mut DVector<f64>,
         cov: &mut DMatrix<f64>,
+        sequence: i64,
         row: usize,
     ) -> Result<(f64, f64)> {
         // e = z − H x
         self.innovation.gemv(-1.0, &self.h, x, 1.0);
-        self.update_with_innovation(x, cov, row)
+        self.update_with_innovation(x, cov, sequence, row)
     }
 
     /// As [`UpdateBuffers::update`], with `innovation` already holding `e` (the extended
@@ -247,12 +286,15 @@ impl UpdateBuffers {
         &mut self,
         x: &mut DVector<f64>,
         cov: &mut DMatrix<f64>,
+        sequence: i64,
         row: usize,
     ) -> Result<(f64, f64)> {
         let singular = TruthError::Singular {
             what: "innovation covariance S = H P Hᵀ + R",
+            sequence: Some(sequence),
             row,
         };
+        self.prior.copy_from(cov);
         // Kᵀ = S⁻¹ H P with S = H P Hᵀ + R = L Lᵀ  (S and P symmetric)
         self.gain_t.gemm(1.0, &self.h, cov, 0.0);
         self.chol.copy_from(&self.r);
@@ -284,8 +326,56 @@ impl UpdateBuffers {
         self.kr.gemm(1.0, &self.gain, &self.r, 0.0);
         cov.gemm(1.0, &self.kr, &self.gain_t, 1.0);
         symmetrise(cov);
+        if has_negative_diagonal(cov) {
+            // The products above are not sums of squares: at extreme scales (R 1e-20 next to
+            // P 1e3, P0 1e100 next to R 1e20) their rounding left variances below zero.
+            repair(cov, &[(&self.ikh, &self.prior), (&self.gain, &self.r)]);
+        }
         Ok((nis, log_likelihood))
     }
+}
+
+/// Why a filter stops when its prediction overflows, and what to look at.
+pub(crate) const PREDICTION_NOT_FINITE: &str = "the predicted state or covariance is no longer \
+     finite (an unstable system predicting through many missing rows, or inputs, noise or \
+     prior too large)";
+
+/// Why a filter stops when its estimate overflows.
+pub(crate) const ESTIMATE_NOT_FINITE: &str = "the estimated state or covariance is no longer \
+     finite (inputs, noise, prior or measurements too large)";
+
+/// Whether a covariance has a diagonal entry below zero.
+pub(crate) fn has_negative_diagonal(m: &DMatrix<f64>) -> bool {
+    m.diagonal().iter().any(|v| *v < 0.0)
+}
+
+/// Recomputes a covariance that rounding left with a negative variance as the sum of squares
+/// `Σᵢ (Mᵢ Lᵢ)(Mᵢ Lᵢ)ᵀ` with `Lᵢ Lᵢᵀ = Cᵢ` for the `(Mᵢ, Cᵢ)` given (`M C Mᵀ` terms whose
+/// sum it is): every diagonal entry is then a sum of squares, ≥ 0 exactly. Used only when the
+/// fast form went negative, so results elsewhere do not change in the last bit. Leaves `cov`
+/// as it is when a square root cannot be computed (a covariance that is not finite); the
+/// estimates are checked later.
+pub(crate) fn repair(cov: &mut DMatrix<f64>, terms: &[(&DMatrix<f64>, &DMatrix<f64>)]) {
+    let mut sum = DMatrix::zeros(cov.nrows(), cov.ncols());
+    for (m, c) in terms {
+        let Some(root) = (*c)
+            .clone()
+            .cholesky()
+            .map(|l| l.l())
+            .or_else(|| crate::simulate::psd_sqrt(c))
+        else {
+            return;
+        };
+        let factor = *m * root;
+        sum.gemm(1.0, &factor, &factor.transpose(), 1.0);
+    }
+    symmetrise(&mut sum);
+    *cov = sum;
+}
+
+/// Whether every entry of a mean and a covariance is finite.
+pub(crate) fn finite(x: &DVector<f64>, cov: &DMatrix<f64>) -> bool {
+    x.iter().chain(cov.iter()).all(|v| v.is_finite())
 }
 
 /// Overwrites the lower triangle of a symmetric matrix with its Cholesky factor `L`
@@ -351,7 +441,19 @@ impl SmootherOutput {
 /// x̂_{k|T} = x̂_{k|k} + C_k (x̂_{k+1|T} − x̂_{k+1|k})
 /// P_{k|T} = P_{k|k} + C_k (P_{k+1|T} − P_{k+1|k}) C_kᵀ
 /// ```
+///
+/// A singular `P_{k+1|k}` is an error ([`TruthError::Singular`]), and so is a smoothed mean or
+/// covariance that is not finite ([`TruthError::Diverged`]).
 pub fn smooth(system: &LinearSystem, filtered: &FilterOutput) -> Result<SmootherOutput> {
+    smooth_sequence(system, filtered, None)
+}
+
+/// [`smooth`], with the sequence's id (when known) for the errors.
+pub(crate) fn smooth_sequence(
+    system: &LinearSystem,
+    filtered: &FilterOutput,
+    sequence: Option<i64>,
+) -> Result<SmootherOutput> {
     let (n, t_len) = (filtered.means.nrows(), filtered.len());
     let a = system.a();
     let mut out = SmootherOutput {
@@ -373,6 +475,7 @@ pub fn smooth(system: &LinearSystem, filtered: &FilterOutput) -> Result<Smoother
         chol.copy_from(&p_pred);
         let singular = TruthError::Singular {
             what: "predicted covariance P_{k+1|k}",
+            sequence,
             row: k + 1,
         };
         if !cholesky_in_place(&mut chol) {
@@ -396,6 +499,28 @@ pub fn smooth(system: &LinearSystem, filtered: &FilterOutput) -> Result<Smoother
         cov.copy_from(&p_f);
         cov.gemm(1.0, &tmp, &gain_t, 1.0);
         symmetrise(&mut cov);
+        if has_negative_diagonal(&cov) {
+            // The same as a sum of squares: P_{k|T} = (I − C A) P_{k|k} (I − C A)ᵀ
+            // + C Q Cᵀ + C P_{k+1|T} Cᵀ (with C P_{k+1|k} = P_{k|k} Aᵀ).
+            let i_ca = DMatrix::identity(n, n) - &gain * a;
+            let smoothed_next = out.covariance(k + 1).into_owned();
+            repair(
+                &mut cov,
+                &[
+                    (&i_ca, &p_f.into_owned()),
+                    (&gain, system.q()),
+                    (&gain, &smoothed_next),
+                ],
+            );
+        }
+        if !finite(&out.means.column(k).into_owned(), &cov) {
+            return Err(TruthError::Diverged {
+                what: "RTS smoother",
+                quantity: "the smoothed state or covariance is no longer finite",
+                sequence: sequence.unwrap_or_default(),
+                row: k,
+            });
+        }
         out.covariances[k * n * n..(k + 1) * n * n].copy_from_slice(cov.as_slice());
     }
     Ok(out)
@@ -432,11 +557,13 @@ pub fn estimate(
         .iter()
         .map(|seq| {
             let f = filter(system, seq)?;
-            Ok(if smoothed {
-                Estimates::from(&smooth(system, &f)?)
+            let estimates = if smoothed {
+                Estimates::from(&smooth_sequence(system, &f, Some(seq.id))?)
             } else {
                 Estimates::from(&f)
-            })
+            };
+            estimates.check(seq.id, "Kalman filter")?;
+            Ok(estimates)
         })
         .collect()
 }

@@ -20,6 +20,7 @@ pub mod dynamics;
 pub mod error;
 pub mod kalman;
 pub mod library;
+pub mod limits;
 pub mod nonlinear;
 pub mod riccati;
 pub mod simulate;
@@ -29,13 +30,13 @@ pub mod system;
 pub use continuous::{ContinuousDynamics, Observed, Rk4, VectorField};
 pub use data::{Dataset, Estimates, Sequence};
 pub use dynamics::{Dynamics, Equilibrium, check_jacobians, finite_difference_jacobian};
-pub use error::{Result, TruthError};
+pub use error::{Result, TruthError, quote};
 pub use kalman::{FilterOutput, SmootherOutput, estimate, filter, smooth};
 pub use nonlinear::{
-    FilterMethod, UnscentedParams, estimate_dynamics, extended_filter, filter_dynamics,
-    unscented_filter,
+    FilterMethod, UnscentedParams, estimate_dynamics, estimate_dynamics_with_progress,
+    extended_filter, filter_dynamics, unscented_filter,
 };
 pub use riccati::{SteadyState, spectral_radius};
-pub use simulate::{InputSignal, SimulationConfig, simulate};
+pub use simulate::{InputSignal, SimulationConfig, simulate, simulate_with_progress};
 pub use spec::{Covariance, DerivedPrior, KNOWN_KINDS, LinearSpec, NamedSystem, PriorCovariance};
 pub use system::{LinearSystem, Noise};

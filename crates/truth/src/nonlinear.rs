@@ -13,8 +13,10 @@ use crate::data::{Dataset, Estimates, Sequence};
 use crate::dynamics::{Dynamics, check_dimensions};
 use crate::error::{Result, TruthError};
 use crate::kalman::{
-    FilterOutput, LN_2PI, UpdateBuffers, check_sequence, filter, smooth, symmetrise,
+    ESTIMATE_NOT_FINITE, FilterOutput, LN_2PI, UpdateBuffers, check_sequence, filter_with_progress,
+    finite, has_negative_diagonal, repair, smooth_sequence, symmetrise,
 };
+use crate::limits::{check_memory, filter_bytes};
 
 /// Which estimator to run on a system.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
@@ -32,13 +34,10 @@ pub enum FilterMethod {
 fn diverged(seq: &Sequence, row: usize, what: &'static str) -> TruthError {
     TruthError::Diverged {
         what,
+        quantity: ESTIMATE_NOT_FINITE,
         sequence: seq.id,
         row,
     }
-}
-
-fn finite(x: &DVector<f64>, cov: &DMatrix<f64>) -> bool {
-    x.iter().chain(cov.iter()).all(|v| v.is_finite())
 }
 
 /// The extended Kalman filter over one sequence, from the prior `(x0, P0)`:
@@ -51,15 +50,25 @@ fn finite(x: &DVector<f64>, cov: &DMatrix<f64>) -> bool {
 ///                   P_{k|k} = (I − K H) P (I − K H)ᵀ + K R Kᵀ      (Joseph form)
 /// ```
 ///
-/// On a linear system this is the Kalman filter ([`filter`]) up to rounding (tested to 1e-12).
+/// On a linear system this is the Kalman filter ([`filter`](crate::kalman::filter)) up to
+/// rounding (tested to 1e-12).
 /// A non-finite estimate is an error ([`TruthError::Diverged`]).
 pub fn extended_filter<D: Dynamics + ?Sized>(system: &D, seq: &Sequence) -> Result<FilterOutput> {
+    extended_filter_with_progress(system, seq, &mut |_| {})
+}
+
+/// [`extended_filter`], calling `on_row(rows done)` after every row.
+fn extended_filter_with_progress<D: Dynamics + ?Sized>(
+    system: &D,
+    seq: &Sequence,
+    on_row: &mut dyn FnMut(usize),
+) -> Result<FilterOutput> {
     check_dimensions(system)?;
     check_sequence(system, seq)?;
     let (n, p, t_len) = (system.n_states(), system.n_outputs(), seq.len());
     let noise = system.noise();
     let (q, r) = (noise.q(), noise.r());
-    let mut out = FilterOutput::empty(n, p, t_len);
+    let mut out = FilterOutput::empty(n, p, t_len)?;
     let mut x = noise.x0().clone();
     let mut cov = noise.p0().clone();
     let mut present: Vec<usize> = Vec::with_capacity(p);
@@ -69,7 +78,11 @@ pub fn extended_filter<D: Dynamics + ?Sized>(system: &D, seq: &Sequence) -> Resu
             let f = system.transition_jacobian(&x, &u);
             x = system.transition(&x, &u);
             // P_{k|k-1} = F P Fᵀ + Q
-            cov = q + &f * &cov * f.transpose();
+            let previous = cov;
+            cov = q + &f * &previous * f.transpose();
+            if has_negative_diagonal(&cov) {
+                repair(&mut cov, &[(&f, &previous), (&DMatrix::identity(n, n), q)]);
+            }
             if !finite(&x, &cov) {
                 return Err(diverged(seq, k, "extended Kalman filter"));
             }
@@ -89,7 +102,8 @@ pub fn extended_filter<D: Dynamics + ?Sized>(system: &D, seq: &Sequence) -> Resu
             for (j, &i) in present.iter().enumerate() {
                 buffers.innovation[j] = z[i] - predicted[i];
             }
-            let (nis, log_likelihood) = buffers.update_with_innovation(&mut x, &mut cov, k)?;
+            let (nis, log_likelihood) =
+                buffers.update_with_innovation(&mut x, &mut cov, seq.id, k)?;
             for (j, &i) in present.iter().enumerate() {
                 out.innovations[(i, k)] = buffers.innovation[j];
             }
@@ -100,6 +114,7 @@ pub fn extended_filter<D: Dynamics + ?Sized>(system: &D, seq: &Sequence) -> Resu
             }
         }
         out.set_posterior(k, &x, &cov);
+        on_row(k + 1);
     }
     Ok(out)
 }
@@ -128,9 +143,12 @@ impl Default for UnscentedParams {
     }
 }
 
-/// Sigma points and weights of `N(x, P)`.
+/// Sigma points and weights of `N(x, P)`: the centre `x`, then `x + δᵢ` (i = 1..n), then
+/// `x − δᵢ`, with `δᵢ = √c Lᵢ` (`c = n + λ`, `L Lᵀ = P`).
 struct SigmaPoints {
     points: Vec<DVector<f64>>,
+    /// `c = n + λ`.
+    scale: f64,
     mean_weights: Vec<f64>,
     cov_weights: Vec<f64>,
 }
@@ -146,7 +164,7 @@ impl SigmaPoints {
         // A square root of P: Cholesky, or the eigen-root when P is only semi-definite.
         let root = match cov.clone().cholesky() {
             Some(c) => c.l(),
-            None => crate::simulate::psd_sqrt(cov),
+            None => crate::simulate::psd_sqrt(cov)?,
         } * scale.sqrt();
         let mut points = vec![x.clone()];
         for j in 0..x.len() {
@@ -162,9 +180,63 @@ impl SigmaPoints {
         cov_weights[0] += 1.0 - params.alpha * params.alpha + params.beta;
         Some(Self {
             points,
+            scale,
             mean_weights,
             cov_weights,
         })
+    }
+
+    /// The posterior covariance `P − K S Kᵀ` of the measurement update, computed as a sum of
+    /// squares so that rounding cannot make it indefinite (with `R` ≤ 1e-20 or `P` near 1e300
+    /// the subtraction left variances below zero). With the sigma offsets `δᵢ`, the observed
+    /// points `Zᵢ±`, `dᵢ = (Zᵢ⁺ − Zᵢ⁻)/2`, `sᵢ = (Zᵢ⁺ + Zᵢ⁻)/2 − ẑ`, `e₀ = Z₀ − ẑ`:
+    ///
+    /// ```text
+    /// P⁺ = Σᵢ (δᵢ − K dᵢ)(δᵢ − K dᵢ)ᵀ / c + K (R + Σᵢ sᵢ sᵢᵀ / c + Wc₀ e₀ e₀ᵀ) Kᵀ
+    /// ```
+    ///
+    /// which equals `P − K S Kᵀ` exactly in exact arithmetic (`P = Σ δᵢ δᵢᵀ / c`,
+    /// `C = Σ δᵢ dᵢᵀ / c`, `S = Σ (dᵢ dᵢᵀ + sᵢ sᵢᵀ) / c + Wc₀ e₀ e₀ᵀ + R`, `K S Kᵀ = K Cᵀ`).
+    /// Every term is a Gram product, so the diagonal is a sum of squares (for `Wc₀ ≥ 0`, as
+    /// with the default parameters). `None` when no square root of `r` exists.
+    fn posterior_covariance(
+        &self,
+        observed: &[DVector<f64>],
+        z_hat: &DVector<f64>,
+        gain: &DMatrix<f64>,
+        r: &DMatrix<f64>,
+    ) -> Option<DMatrix<f64>> {
+        let n = (self.points.len() - 1) / 2;
+        let centre = &self.points[0];
+        let root_r = match r.clone().cholesky() {
+            Some(c) => c.l(),
+            None => crate::simulate::psd_sqrt(r)?,
+        };
+        let inv_sqrt_c = 1.0 / self.scale.sqrt();
+        let w0 = self.cov_weights[0];
+        let mut columns: Vec<DVector<f64>> = Vec::with_capacity(2 * n + r.ncols() + 1);
+        for i in 0..n {
+            let (plus, minus) = (&observed[1 + i], &observed[1 + n + i]);
+            let delta = &self.points[1 + i] - centre;
+            let d = (plus - minus) * 0.5;
+            let spread = (plus + minus) * 0.5 - z_hat;
+            columns.push((delta - gain * d) * inv_sqrt_c);
+            columns.push(gain * spread * inv_sqrt_c);
+        }
+        for j in 0..root_r.ncols() {
+            columns.push(gain * root_r.column(j));
+        }
+        let k_e0 = gain * (&observed[0] - z_hat);
+        if w0 >= 0.0 {
+            columns.push(&k_e0 * w0.sqrt());
+        }
+        let g = DMatrix::from_columns(&columns);
+        let mut cov = &g * g.transpose();
+        if w0 < 0.0 {
+            cov.ger(w0, &k_e0, &k_e0, 1.0);
+        }
+        symmetrise(&mut cov);
+        Some(cov)
     }
 
     /// Weighted mean of transformed points.
@@ -204,12 +276,25 @@ impl SigmaPoints {
 ///                   x̂_{k|k} = x̂_{k|k-1} + K (z − ẑ),  P_{k|k} = P_{k|k-1} − K S Kᵀ
 /// ```
 ///
+/// `P_{k|k}` is computed as a sum of squares equal to `P_{k|k-1} − K S Kᵀ` (see
+/// `SigmaPoints::posterior_covariance`), so that no variance comes out negative.
+///
 /// The unscented transform is exact for linear maps, so on a linear system this is the
 /// Kalman filter up to rounding (tested).
 pub fn unscented_filter<D: Dynamics + ?Sized>(
     system: &D,
     seq: &Sequence,
     params: &UnscentedParams,
+) -> Result<FilterOutput> {
+    unscented_filter_with_progress(system, seq, params, &mut |_| {})
+}
+
+/// [`unscented_filter`], calling `on_row(rows done)` after every row.
+fn unscented_filter_with_progress<D: Dynamics + ?Sized>(
+    system: &D,
+    seq: &Sequence,
+    params: &UnscentedParams,
+    on_row: &mut dyn FnMut(usize),
 ) -> Result<FilterOutput> {
     check_dimensions(system)?;
     check_sequence(system, seq)?;
@@ -234,7 +319,7 @@ pub fn unscented_filter<D: Dynamics + ?Sized>(
     }
     let noise = system.noise();
     let (q, r) = (noise.q(), noise.r());
-    let mut out = FilterOutput::empty(n, p, t_len);
+    let mut out = FilterOutput::empty(n, p, t_len)?;
     let mut x = noise.x0().clone();
     let mut cov = noise.p0().clone();
     let mut present: Vec<usize> = Vec::with_capacity(p);
@@ -270,7 +355,7 @@ pub fn unscented_filter<D: Dynamics + ?Sized>(
                 .collect();
             let z_hat = s.mean(&observed);
             let r_sel = r.select_rows(&present).select_columns(&present);
-            let mut s_cov = s.cross(&observed, &z_hat, &observed, &z_hat) + r_sel;
+            let mut s_cov = s.cross(&observed, &z_hat, &observed, &z_hat) + &r_sel;
             symmetrise(&mut s_cov);
             let c = s.cross(&s.points, &x, &observed, &z_hat);
             let e = DVector::from_iterator(
@@ -279,6 +364,7 @@ pub fn unscented_filter<D: Dynamics + ?Sized>(
             );
             let singular = TruthError::Singular {
                 what: "innovation covariance S",
+                sequence: Some(seq.id),
                 row: k,
             };
             let chol = s_cov.clone().cholesky().ok_or(singular)?;
@@ -288,8 +374,9 @@ pub fn unscented_filter<D: Dynamics + ?Sized>(
             // K = C S⁻¹ (S symmetric: Kᵀ = S⁻¹ Cᵀ)
             let gain = chol.solve(&c.transpose()).transpose();
             x += &gain * &e;
-            cov -= &gain * &s_cov * gain.transpose();
-            symmetrise(&mut cov);
+            cov = s
+                .posterior_covariance(&observed, &z_hat, &gain, &r_sel)
+                .ok_or_else(|| diverged(seq, k, "unscented Kalman filter"))?;
             for (j, &i) in present.iter().enumerate() {
                 out.innovations[(i, k)] = e[j];
             }
@@ -300,6 +387,7 @@ pub fn unscented_filter<D: Dynamics + ?Sized>(
             }
         }
         out.set_posterior(k, &x, &cov);
+        on_row(k + 1);
     }
     Ok(out)
 }
@@ -312,21 +400,51 @@ pub fn filter_dynamics<D: Dynamics + ?Sized>(
     seq: &Sequence,
     method: FilterMethod,
 ) -> Result<FilterOutput> {
+    filter_dynamics_with_progress(system, seq, method, &mut |_| {})
+}
+
+/// [`filter_dynamics`], calling `on_row(rows done)` after every row.
+fn filter_dynamics_with_progress<D: Dynamics + ?Sized>(
+    system: &D,
+    seq: &Sequence,
+    method: FilterMethod,
+    on_row: &mut dyn FnMut(usize),
+) -> Result<FilterOutput> {
     match (method, system.as_linear()) {
-        (FilterMethod::Auto, Some(linear)) => filter(linear, seq),
-        (FilterMethod::Auto | FilterMethod::Ekf, _) => extended_filter(system, seq),
-        (FilterMethod::Ukf, _) => unscented_filter(system, seq, &UnscentedParams::default()),
+        (FilterMethod::Auto, Some(linear)) => filter_with_progress(linear, seq, on_row),
+        (FilterMethod::Auto | FilterMethod::Ekf, _) => {
+            extended_filter_with_progress(system, seq, on_row)
+        }
+        (FilterMethod::Ukf, _) => {
+            unscented_filter_with_progress(system, seq, &UnscentedParams::default(), on_row)
+        }
     }
 }
 
 /// Filters every sequence of a data set with [`filter_dynamics`]; with `smoothed`, RTS-smooths
 /// them, which needs a linear system (every method is the Kalman filter there); there is no
 /// nonlinear smoother, and asking for one is an error.
+///
+/// A job whose arrays would not fit in the memory the machine has is refused before it starts
+/// ([`TruthError::TooLarge`], see [`crate::limits`]); an estimate that is not finite, or a
+/// negative variance, is an error ([`TruthError::Diverged`]) naming the sequence and the row,
+/// so every number returned is finite and every variance ≥ 0.
 pub fn estimate_dynamics<D: Dynamics + ?Sized>(
     system: &D,
     data: &Dataset,
     method: FilterMethod,
     smoothed: bool,
+) -> Result<Vec<Estimates>> {
+    estimate_dynamics_with_progress(system, data, method, smoothed, &mut |_, _| {})
+}
+
+/// [`estimate_dynamics`], calling `progress(rows done, rows in all)` after every row.
+pub fn estimate_dynamics_with_progress<D: Dynamics + ?Sized>(
+    system: &D,
+    data: &Dataset,
+    method: FilterMethod,
+    smoothed: bool,
+    progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Vec<Estimates>> {
     let linear = system.as_linear();
     if smoothed && linear.is_none() {
@@ -339,14 +457,48 @@ pub fn estimate_dynamics<D: Dynamics + ?Sized>(
             ),
         });
     }
+    let longest = data.sequences.iter().map(Sequence::len).max().unwrap_or(0);
+    let rows: usize = data.sequences.iter().map(Sequence::len).sum();
+    let (needed, detail) = filter_bytes(
+        longest,
+        rows,
+        system.n_states(),
+        system.n_outputs(),
+        smoothed,
+    );
+    check_memory(
+        || {
+            format!(
+                "filtering {rows} rows of {} states{}",
+                system.n_states(),
+                if smoothed { " and smoothing them" } else { "" }
+            )
+        },
+        detail,
+        needed,
+    )?;
+    let what = match (method, linear) {
+        (FilterMethod::Ukf, _) => "unscented Kalman filter",
+        (_, Some(_)) if smoothed => "RTS smoother",
+        (_, Some(_)) => "Kalman filter",
+        _ => "extended Kalman filter",
+    };
+    let (total, mut done) = (rows as u64, 0);
     data.sequences
         .iter()
         .map(|seq| {
-            let f = filter_dynamics(system, seq, method)?;
-            Ok(match (smoothed, linear) {
-                (true, Some(linear)) => Estimates::from(&smooth(linear, &f)?),
+            let f = filter_dynamics_with_progress(system, seq, method, &mut |k| {
+                progress(done + k as u64, total)
+            })?;
+            let estimates = match (smoothed, linear) {
+                (true, Some(linear)) => {
+                    Estimates::from(&smooth_sequence(linear, &f, Some(seq.id))?)
+                }
                 _ => Estimates::from(&f),
-            })
+            };
+            estimates.check(seq.id, what)?;
+            done += seq.len() as u64;
+            Ok(estimates)
         })
         .collect()
 }

@@ -1,11 +1,11 @@
 //! The steady state of the Kalman filter: the discrete algebraic Riccati equation (DARE) for
 //! the prior covariance, and the stationary covariance of the state (a Lyapunov equation).
 
-use nalgebra::{DMatrix, LU};
+use nalgebra::{DMatrix, LU, Schur};
 
 use crate::error::{Result, TruthError};
 use crate::kalman::symmetrise;
-use crate::system::LinearSystem;
+use crate::system::{EIGEN_MAX_ITERATIONS, LinearSystem, safe_scale};
 
 /// Relative change between doubling iterates below which the solution is accepted.
 pub const DOUBLING_TOLERANCE: f64 = 1e-14;
@@ -117,6 +117,13 @@ impl LinearSystem {
             .transpose();
         let predictor_gain = a * &filter_gain;
         let closed_loop = a - &predictor_gain * h;
+        if !(s.iter().chain(closed_loop.iter())).all(|v| v.is_finite()) {
+            return Err(TruthError::NoSteadyState(
+                "the solution overflowed (S = H P Hᵀ + R or the gain is not finite: Q, R or \
+                 A too large)"
+                    .into(),
+            ));
+        }
         let radius = spectral_radius(&closed_loop);
         if radius >= 1.0 {
             return Err(TruthError::NoSteadyState(format!(
@@ -167,10 +174,28 @@ impl LinearSystem {
     }
 }
 
-/// Largest modulus of the eigenvalues of a square matrix.
+/// Largest modulus of the eigenvalues of a square matrix; `∞` when it cannot be computed (an
+/// entry that is not finite, or a Schur iteration that does not converge within
+/// [`EIGEN_MAX_ITERATIONS`]), so that a check `radius < 1` fails safe. (nalgebra's
+/// `complex_eigenvalues` iterates without bound: a closed loop with NaN entries hung
+/// `P0 = "stationary"` for ever.) Matrices near 1e308 are scaled by a power of two first.
 pub fn spectral_radius(m: &DMatrix<f64>) -> f64 {
-    m.complex_eigenvalues()
-        .iter()
-        .map(|l| l.norm())
-        .fold(0.0, f64::max)
+    if m.is_empty() {
+        return 0.0;
+    }
+    if !m.iter().all(|v| v.is_finite()) {
+        return f64::INFINITY;
+    }
+    let scale = safe_scale(m);
+    match Schur::try_new(m / scale, f64::EPSILON, EIGEN_MAX_ITERATIONS) {
+        Some(schur) => {
+            schur
+                .complex_eigenvalues()
+                .iter()
+                .map(|l| l.norm())
+                .fold(0.0, f64::max)
+                * scale
+        }
+        None => f64::INFINITY,
+    }
 }

@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 use crate::data::{Dataset, Sequence};
 use crate::dynamics::{Dynamics, check_dimensions};
 use crate::error::{Result, TruthError};
+use crate::limits::{check_memory, simulation_bytes};
+use crate::system::symmetric_eigen;
 
 /// The input signal `u_k` fed to every input channel (each channel drawn independently).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -145,12 +147,17 @@ impl Default for SimulationConfig {
     }
 }
 
+/// Why a simulation stops when its state overflows, and what to change.
+const STATE_NOT_FINITE: &str = "the state is no longer finite (reduce the step dt, the noise, \
+     the prior or the input amplitude, or check that the system is stable)";
+
 /// A square root `L` of a symmetric positive semi-definite matrix, `L Lᵀ = M`
-/// (from the eigendecomposition, so singular covariances are fine).
-pub fn psd_sqrt(m: &DMatrix<f64>) -> DMatrix<f64> {
-    let eig = m.clone().symmetric_eigen();
-    let roots = eig.eigenvalues.map(|l| l.max(0.0).sqrt());
-    eig.eigenvectors * DMatrix::from_diagonal(&roots)
+/// (from the eigendecomposition, so singular covariances are fine); `None` when the
+/// eigendecomposition fails (a matrix that is not finite).
+pub fn psd_sqrt(m: &DMatrix<f64>) -> Option<DMatrix<f64>> {
+    let (eigenvalues, eigenvectors) = symmetric_eigen(m)?;
+    let roots = eigenvalues.map(|l| l.max(0.0).sqrt());
+    Some(eigenvectors * DMatrix::from_diagonal(&roots))
 }
 
 fn gaussian(rng: &mut Xoshiro256PlusPlus, sqrt: &DMatrix<f64>) -> DVector<f64> {
@@ -168,9 +175,22 @@ fn gaussian(rng: &mut Xoshiro256PlusPlus, sqrt: &DMatrix<f64>) -> DVector<f64> {
 ///
 /// (`f(x, u) = A x + B u`, `h(x) = H x` for a linear system.) The same system and config give
 /// the same data, bit for bit; for a linear system the numbers are those of the linear-only
-/// simulator this generalises (tested). A state that stops being finite is an error
-/// ([`TruthError::Diverged`]) naming the sequence and the row.
+/// simulator this generalises (tested). An input, state or measurement that is not finite is
+/// an error ([`TruthError::Diverged`]) naming the sequence and the row, so every number of the
+/// result is finite (missing measurements aside). A simulation whose data would not fit in the
+/// memory the machine has is refused before it starts ([`TruthError::TooLarge`], see
+/// [`crate::limits`]).
 pub fn simulate<D: Dynamics + ?Sized>(system: &D, config: &SimulationConfig) -> Result<Dataset> {
+    simulate_with_progress(system, config, &mut |_, _| {})
+}
+
+/// [`simulate`], calling `progress(rows done, rows in all)` after every row (cheap: the
+/// caller decides when to show anything).
+pub fn simulate_with_progress<D: Dynamics + ?Sized>(
+    system: &D,
+    config: &SimulationConfig,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Dataset> {
     config.input.validate()?;
     if config.steps == 0 || config.sequences == 0 {
         return Err(TruthError::Parameter {
@@ -190,17 +210,43 @@ pub fn simulate<D: Dynamics + ?Sized>(system: &D, config: &SimulationConfig) -> 
     }
     check_dimensions(system)?;
     let (n, m, p) = (system.n_states(), system.n_inputs(), system.n_outputs());
+    let (needed, detail) = simulation_bytes(config.sequences, config.steps, n, m, p);
+    check_memory(
+        || format!("{} sequence(s) of {} steps", config.sequences, config.steps),
+        detail,
+        needed,
+    )?;
     let noise = system.noise();
+    let root = |field: &'static str, m: &DMatrix<f64>| {
+        psd_sqrt(m).ok_or(TruthError::NotPositiveSemidefinite {
+            field,
+            min_eigenvalue: f64::NAN,
+        })
+    };
     let (sqrt_p0, sqrt_q, sqrt_r) = (
-        psd_sqrt(noise.p0()),
-        psd_sqrt(noise.q()),
-        psd_sqrt(noise.r()),
+        root("P0", noise.p0())?,
+        root("Q", noise.q())?,
+        root("R", noise.r())?,
     );
+    let total = config.sequences as u64 * config.steps as u64;
+    let mut done = 0;
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(config.seed);
     let sequences = (0..config.sequences)
         .map(|s| -> Result<Sequence> {
             let steps = config.steps;
+            let diverged = |row, quantity| TruthError::Diverged {
+                what: "simulation",
+                quantity,
+                sequence: s as i64,
+                row,
+            };
             let inputs = config.input.generate(m, steps, &mut rng);
+            if let Some(k) = (0..steps).find(|&k| !inputs.column(k).iter().all(|v| v.is_finite())) {
+                return Err(diverged(
+                    k,
+                    "the input is no longer finite (reduce the input amplitude)",
+                ));
+            }
             let mut states = DMatrix::zeros(n, steps);
             let mut measurements = DMatrix::zeros(p, steps);
             let mut x = noise.x0() + gaussian(&mut rng, &sqrt_p0);
@@ -210,13 +256,15 @@ pub fn simulate<D: Dynamics + ?Sized>(system: &D, config: &SimulationConfig) -> 
                         + gaussian(&mut rng, &sqrt_q);
                 }
                 if !x.iter().all(|v| v.is_finite()) {
-                    return Err(TruthError::Diverged {
-                        what: "simulation",
-                        sequence: s as i64,
-                        row: k,
-                    });
+                    return Err(diverged(k, STATE_NOT_FINITE));
                 }
                 let z = system.measure(&x) + gaussian(&mut rng, &sqrt_r);
+                if !z.iter().all(|v| v.is_finite()) {
+                    return Err(diverged(
+                        k,
+                        "the measurement is no longer finite (H, R or the state are too large)",
+                    ));
+                }
                 states.set_column(k, &x);
                 measurements.set_column(k, &z);
                 if config.missing_fraction > 0.0 {
@@ -226,6 +274,8 @@ pub fn simulate<D: Dynamics + ?Sized>(system: &D, config: &SimulationConfig) -> 
                         }
                     }
                 }
+                done += 1;
+                progress(done, total);
             }
             Ok(Sequence {
                 id: s as i64,

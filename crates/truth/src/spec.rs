@@ -27,9 +27,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::continuous::{Observed, Rk4, VectorField};
 use crate::dynamics::Dynamics;
+use crate::error::quote;
 use crate::error::{Result, TruthError};
 use crate::library::{Duffing, Lorenz, Pendulum, VanDerPol};
-use crate::system::{LinearSystem, Noise, matrix, rows};
+use crate::system::{LinearSystem, Noise, check_shape, check_variances, matrix, rows};
 
 /// A covariance given as a scalar `c` (meaning `c I`) or as a matrix (arrays of rows).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,6 +46,7 @@ pub enum Covariance {
 }
 
 impl Covariance {
+    /// The matrix (`c I` of size `size` for a scalar); its shape is checked by whoever uses it.
     fn matrix(&self, field: &'static str, size: usize) -> Result<DMatrix<f64>> {
         match self {
             Self::Scalar(c) => Ok(DMatrix::identity(size, size) * *c),
@@ -132,14 +134,27 @@ impl LinearSpec {
             .x0
             .clone()
             .map_or_else(|| DVector::zeros(n), DVector::from_vec);
+        check_variances("Q", system.q())?;
         let p0 = match &self.p0 {
             None => DMatrix::identity(n, n),
             Some(PriorCovariance::Given(p0)) => p0.matrix("P0", n)?,
             Some(PriorCovariance::Derived(DerivedPrior::Stationary)) => {
-                system.steady_state()?.prior_covariance
+                // Named as the field, so that the error gets P0's line.
+                system
+                    .steady_state()
+                    .map_err(|e| TruthError::Parameter {
+                        field: "P0",
+                        message: format!("\"stationary\" has no solution: {e}"),
+                    })?
+                    .prior_covariance
             }
         };
-        system.with_prior(x0, p0)
+        let given_p0 = matches!(self.p0, Some(PriorCovariance::Given(_)));
+        let system = system.with_prior(x0, p0)?;
+        if given_p0 {
+            check_variances("P0", system.p0())?;
+        }
+        Ok(system)
     }
 }
 
@@ -234,7 +249,13 @@ fn discretise<F: VectorField + 'static>(
 ) -> Result<Box<dyn Dynamics>> {
     use crate::continuous::ContinuousDynamics;
     let (n, p) = (model.n_states(), model.n_outputs());
-    let noise = Noise::new(q.matrix("Q", n)?, r.matrix("R", p)?)?;
+    // The shapes first: the kind fixes n and p (an empty `R = []` used to reach the
+    // eigen-solver and panic there).
+    let q = q.matrix("Q", n)?;
+    check_shape("Q", &q, n, n, "n x n, one row per state")?;
+    let r = r.matrix("R", p)?;
+    check_shape("R", &r, p, p, "p x p, one row per output")?;
+    let noise = Noise::new(q, r)?;
     let x0 = x0
         .clone()
         .map_or_else(|| DVector::zeros(n), DVector::from_vec);
@@ -243,6 +264,8 @@ fn discretise<F: VectorField + 'static>(
         None => DMatrix::identity(n, n),
     };
     let noise = noise.with_prior(x0, p0)?;
+    check_variances("Q", noise.q())?;
+    check_variances("P0", noise.p0())?;
     Ok(Box::new(Rk4::new(model, dt, substeps, noise)?))
 }
 
@@ -388,15 +411,16 @@ impl NamedSystem {
         // A byte-order mark is not part of the first key.
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let table: toml::Table =
-            toml::from_str(text).map_err(|e| toml_error(e.to_string().trim_end().to_string()))?;
+            toml::from_str(text).map_err(|e| toml_error(toml_message(text, &e)))?;
         let kind = match table.get("kind") {
             None => None,
             Some(toml::Value::String(kind)) => Some(kind.as_str()),
             Some(other) => {
                 return Err(toml_error(format!(
-                    "{}`kind` must be a string, one of {}; found {other}",
+                    "{}`kind` must be a string, one of {}; found {}",
                     line_of(text, "kind"),
-                    known_kinds()
+                    known_kinds(),
+                    quote(&other.to_string())
                 )));
             }
         };
@@ -415,11 +439,11 @@ impl NamedSystem {
             return Err(toml_error(format!(
                 "{}unknown system kind `{}` (known kinds: {})",
                 line_of(text, "kind"),
-                kind.unwrap_or_default(),
+                quote(kind.unwrap_or_default()),
                 known_kinds()
             )));
         };
-        spec.map_err(|e| toml_error(with_line(text, e)))
+        spec.map_err(|e| toml_error(toml_message(&body, &e)))
     }
 
     /// Loads a system file.
@@ -490,9 +514,9 @@ impl LinearSystem {
 
 /// The text of a system file.
 fn read(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|source| TruthError::Io {
+    std::fs::read_to_string(path).map_err(|error| TruthError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     })
 }
 
@@ -513,25 +537,120 @@ fn line_of(text: &str, key: &str) -> String {
         .unwrap_or_default()
 }
 
-/// A toml error's message; when toml gives no position, the line of the field it names.
-fn with_line(text: &str, e: toml::de::Error) -> String {
-    let message = e.to_string().trim_end().to_string();
-    if e.span().is_some() {
-        return message;
-    }
-    match message.split('`').nth(1) {
-        Some(field) if !line_of(text, field).is_empty() => {
-            format!("{}{message}", line_of(text, field))
+/// At most this many characters of the offending line are shown under a TOML error.
+const EXCERPT_LIMIT: usize = 160;
+
+/// A toml error's message, in toml's layout (position, the offending line with a caret, what
+/// is wrong) but with the line cut to [`EXCERPT_LIMIT`] characters around the position and the
+/// message to [`crate::error::QUOTE_LIMIT`] (a 2 MB line used to be echoed whole); a duplicated
+/// field (`q` and `Q`) names the line of the second one; an error without a position names the
+/// line of the field it names. `text` is the text toml parsed.
+fn toml_message(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim_end();
+    if let Some(field) = message
+        .strip_prefix("duplicate field `")
+        .and_then(|rest| rest.strip_suffix('`'))
+    {
+        let lines = assignments(text, field);
+        if let [first, second, ..] = lines[..] {
+            return format!(
+                "line {second}: duplicate field `{}`: lines {first} and {second} both set it \
+                 (a scalar and a matrix spelling of one field count as the same)",
+                quote(field)
+            );
         }
-        _ => message,
     }
+    let message = quote(message);
+    let Some(span) = e.span().filter(|span| span.start <= text.len()) else {
+        return match message.split('`').nth(1) {
+            Some(field) if !line_of(text, field).is_empty() => {
+                format!("{}{message}", line_of(text, field))
+            }
+            _ => message,
+        };
+    };
+    let start = floor_char_boundary(text, span.start);
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+    let line_text = text[line_start..line_end].trim_end_matches('\r');
+    let line = text[..start].matches('\n').count() + 1;
+    let column = text[line_start..start].chars().count();
+    let (excerpt, caret_at) = excerpt(line_text, column);
+    let width = text[start..floor_char_boundary(text, span.end.max(start))]
+        .chars()
+        .count()
+        .clamp(1, EXCERPT_LIMIT);
+    let gutter = " ".repeat(line.to_string().len());
+    format!(
+        "TOML parse error at line {line}, column {}\n{gutter} |\n{line} | {excerpt}\n{gutter} | \
+         {}{}\n{message}",
+        column + 1,
+        " ".repeat(caret_at),
+        "^".repeat(width.min(excerpt.chars().count().saturating_sub(caret_at).max(1)))
+    )
+}
+
+/// Up to [`EXCERPT_LIMIT`] characters of `line` around the character `column`, with `…` where
+/// it was cut and control characters escaped, and where `column` lands in it.
+fn excerpt(line: &str, column: usize) -> (String, usize) {
+    let chars: Vec<char> = line.chars().collect();
+    let start = column
+        .saturating_sub(EXCERPT_LIMIT / 2)
+        .min(chars.len().saturating_sub(EXCERPT_LIMIT));
+    let end = (start + EXCERPT_LIMIT).min(chars.len());
+    let mut out = String::new();
+    let mut caret_at = 0;
+    if start > 0 {
+        out.push('…');
+    }
+    for (i, c) in chars[start..end].iter().enumerate() {
+        if start + i == column {
+            caret_at = out.chars().count();
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(*c);
+        }
+    }
+    if column >= end {
+        caret_at = out.chars().count();
+    }
+    if end < chars.len() {
+        out.push('…');
+    }
+    (out, caret_at)
+}
+
+/// The largest char boundary of `text` at or before `index`.
+fn floor_char_boundary(text: &str, index: usize) -> usize {
+    let mut i = index.min(text.len());
+    while !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// The 1-based lines that assign `key` in any letter case (`q` and `Q` are one field).
+fn assignments(text: &str, key: &str) -> Vec<usize> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| {
+            let line = line.trim_start_matches('\u{feff}').trim_start();
+            line.get(..key.len())
+                .is_some_and(|head| head.eq_ignore_ascii_case(key))
+                && line[key.len()..].trim_start().starts_with('=')
+        })
+        .map(|(i, _)| i + 1)
+        .collect()
 }
 
 /// The 1-based line of the first line that assigns `key` (or its lowercase form).
 fn line_number(text: &str, key: &str) -> Option<usize> {
     let assigns = |key: &str| {
         text.lines().position(|line| {
-            line.trim_start()
+            line.trim_start_matches('\u{feff}')
+                .trim_start()
                 .strip_prefix(key)
                 .is_some_and(|rest| rest.trim_start().starts_with('='))
         })
@@ -550,12 +669,13 @@ fn invalid(text: &str, path: &Path, e: TruthError) -> TruthError {
         | TruthError::NotFinite { field, .. }
         | TruthError::NotSymmetric { field, .. }
         | TruthError::NotPositiveSemidefinite { field, .. }
+        | TruthError::NegativeVariance { field, .. }
         | TruthError::NotPositiveDefinite { field, .. } => Some(*field),
         _ => None,
     };
     TruthError::InvalidSystem {
         path: path.to_path_buf(),
         line: field.and_then(|f| line_number(text, f)),
-        source: Box::new(e),
+        problem: Box::new(e),
     }
 }

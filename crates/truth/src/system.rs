@@ -49,12 +49,15 @@ pub struct Noise {
 
 impl Noise {
     /// Noise covariances `Q`, `R` with the default prior `x0 = 0`, `P0 = I`.
+    /// Both must have at least one row: a model has at least one state and one output.
     pub fn new(q: DMatrix<f64>, r: DMatrix<f64>) -> Result<Self> {
         let n = q.nrows();
         check_shape("Q", &q, n, n, "n x n")?;
+        check_not_empty("Q", &q, "at least one state (n x n, n ≥ 1)")?;
         check_covariance("Q", &q, false)?;
         let p = r.nrows();
         check_shape("R", &r, p, p, "p x p")?;
+        check_not_empty("R", &r, "at least one output (p x p, p ≥ 1)")?;
         check_covariance("R", &r, true)?;
         Ok(Self {
             x0: DVector::zeros(n),
@@ -271,6 +274,68 @@ pub(crate) fn check_measurement(h: &DMatrix<f64>, n: usize) -> Result<()> {
     check_finite("H", h)
 }
 
+/// An empty matrix where at least one row is needed is a [`TruthError::Dimension`] error.
+fn check_not_empty(field: &'static str, m: &DMatrix<f64>, expected: &str) -> Result<()> {
+    if m.is_empty() {
+        return Err(TruthError::Dimension {
+            field,
+            expected: expected.into(),
+            rows: m.nrows(),
+            cols: m.ncols(),
+        });
+    }
+    Ok(())
+}
+
+/// Iterations of an eigenvalue or singular-value solver before it gives up (they converge in a
+/// few per eigenvalue; nalgebra's own default is to iterate without bound, and on a matrix
+/// that overflows inside the solver it iterated for ever).
+pub(crate) const EIGEN_MAX_ITERATIONS: usize = 100_000;
+
+/// A power of two `s` such that `m / s` has its largest entry in [1, 2) when `m`'s largest
+/// entry is outside [2⁻⁵⁰⁰, 2⁵⁰⁰] (so that a decomposition of `m / s` neither overflows nor
+/// underflows), otherwise 1 (results unchanged to the last bit). `m` must be finite.
+pub(crate) fn safe_scale(m: &DMatrix<f64>) -> f64 {
+    let largest = m.amax();
+    if largest > 0.0 && !(2f64.powi(-500)..=2f64.powi(500)).contains(&largest) {
+        largest.log2().floor().exp2()
+    } else {
+        1.0
+    }
+}
+
+/// The singular values of `m`, computed on `m` scaled by [`safe_scale`] with at most
+/// [`EIGEN_MAX_ITERATIONS`] iterations; `None` when `m` is not finite or the solver does not
+/// converge.
+pub(crate) fn singular_values(m: &DMatrix<f64>) -> Option<DVector<f64>> {
+    if !m.iter().all(|v| v.is_finite()) {
+        return None;
+    }
+    let scale = safe_scale(m);
+    let svd = nalgebra::SVD::try_new(m / scale, false, false, f64::EPSILON, EIGEN_MAX_ITERATIONS)?;
+    Some(svd.singular_values * scale)
+}
+
+/// The eigendecomposition of a symmetric matrix `m`. When its largest entry is outside
+/// [2⁻⁵⁰⁰, 2⁵⁰⁰] it is computed on `m` scaled by a power of two (largest entry in [1, 2)) and
+/// scaled back exactly, so that no intermediate overflows or underflows (entries near 1e308
+/// made nalgebra's solver overflow to NaN and iterate for ever); other matrices are
+/// decomposed as they are, so results do not change in the last bit.
+/// `None` when the solver does not converge within [`EIGEN_MAX_ITERATIONS`] sweeps, or `m` is
+/// not finite. An empty matrix has no eigenvalues.
+pub(crate) fn symmetric_eigen(m: &DMatrix<f64>) -> Option<(DVector<f64>, DMatrix<f64>)> {
+    let n = m.nrows();
+    if n == 0 {
+        return Some((DVector::zeros(0), DMatrix::zeros(0, 0)));
+    }
+    if !m.iter().all(|v| v.is_finite()) {
+        return None;
+    }
+    let scale = safe_scale(m);
+    let eig = nalgebra::SymmetricEigen::try_new(m / scale, f64::EPSILON, EIGEN_MAX_ITERATIONS)?;
+    Some((eig.eigenvalues * scale, eig.eigenvectors))
+}
+
 pub(crate) fn check_finite(field: &'static str, m: &DMatrix<f64>) -> Result<()> {
     for j in 0..m.ncols() {
         for i in 0..m.nrows() {
@@ -309,7 +374,15 @@ pub(crate) fn check_covariance(
             }
         }
     }
-    let eigenvalues = m.clone().symmetric_eigenvalues();
+    if m.is_empty() {
+        return Ok(());
+    }
+    let Some((eigenvalues, _)) = symmetric_eigen(m) else {
+        return Err(TruthError::NotPositiveSemidefinite {
+            field,
+            min_eigenvalue: f64::NAN,
+        });
+    };
     let min_eigenvalue = eigenvalues.min();
     let largest = eigenvalues.amax();
     if definite && min_eigenvalue <= PSD_TOLERANCE * largest {
@@ -325,4 +398,20 @@ pub(crate) fn check_covariance(
         });
     }
     Ok(())
+}
+
+/// Checks that no diagonal entry of a covariance given in a file is negative. The eigenvalue
+/// test of [`check_covariance`] allows rounding-level negative eigenvalues (computed
+/// covariances need that); a variance written in a file is exact, and below zero it is wrong
+/// however small (`P0` with -1e-300 on its diagonal was accepted and printed as a negative
+/// variance).
+pub(crate) fn check_variances(field: &'static str, m: &DMatrix<f64>) -> Result<()> {
+    match m.diagonal().iter().enumerate().find(|(_, v)| **v < 0.0) {
+        Some((index, &value)) => Err(TruthError::NegativeVariance {
+            field,
+            index,
+            value,
+        }),
+        None => Ok(()),
+    }
 }

@@ -20,9 +20,9 @@ fn system(text: &str) -> Result<LinearSystem, TruthError> {
 
 fn field_error(text: &str) -> TruthError {
     match system(text) {
-        Err(TruthError::InvalidSystem { path, source, .. }) => {
+        Err(TruthError::InvalidSystem { path, problem, .. }) => {
             assert_eq!(path, Path::new("S.toml"));
-            *source
+            *problem
         }
         other => panic!("expected InvalidSystem, got {other:?}"),
     }

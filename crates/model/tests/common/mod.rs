@@ -107,3 +107,68 @@ pub fn simulation_floor(system: &LinearSystem, steps: usize) -> f64 {
     }
     total / (steps as f64 * system.n_outputs() as f64)
 }
+
+/// A small random gradient-check problem: weights with `‖U‖_F = 0.8` (so a stable network) and
+/// `sequences` random sequences of `steps` rows (`m = 2` inputs, `p = 2` outputs, hidden 3), each
+/// measurement missing (`NaN`) with probability `missing`.
+pub fn random_problem(
+    activation: dynrec_model::Activation,
+    mode: dynrec_model::Mode,
+    (sequences, steps): (usize, usize),
+    seed: u64,
+    missing: f64,
+) -> (dynrec_model::RnnWeights, Vec<SequenceData>) {
+    use rand::rngs::Xoshiro256PlusPlus;
+    use rand::{RngExt, SeedableRng};
+    use rand_distr::StandardNormal;
+    let (m, p, n) = (2, 2, 3);
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let mut normal = |rows: usize, cols: usize, std: f64| {
+        DMatrix::from_fn(rows, cols, |_, _| {
+            std * rng.sample::<f64, _>(StandardNormal)
+        })
+    };
+    let d_in = if mode == dynrec_model::Mode::Predictor {
+        m + p
+    } else {
+        m
+    };
+    let mut u = normal(n, n, 1.0);
+    let norm = u.norm();
+    u *= 0.8 / norm;
+    let weights = dynrec_model::RnnWeights {
+        u,
+        w: normal(n, d_in, 0.7),
+        v: normal(p, n, 0.7),
+        b: normal(n, 1, 0.3).column(0).into_owned(),
+        c: normal(p, 1, 0.3).column(0).into_owned(),
+        activation,
+        mode,
+        bias: true,
+    };
+    let mut flags = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x5eed);
+    let data = (0..sequences)
+        .map(|_| {
+            let inputs = normal(m, steps, 1.0);
+            let mut z = normal(p, steps, 1.0);
+            for x in z.iter_mut() {
+                if flags.random::<f64>() < missing {
+                    *x = f64::NAN;
+                }
+            }
+            SequenceData::new(inputs, z).expect("valid sequence")
+        })
+        .collect();
+    (weights, data)
+}
+
+/// Every weight of `w` in a fixed order: `U`, `W`, `V`, `b`, `c` (column-major within each).
+pub fn weight_entries(w: &dynrec_model::RnnWeights) -> Vec<f64> {
+    w.u.iter()
+        .chain(w.w.iter())
+        .chain(w.v.iter())
+        .chain(w.b.iter())
+        .chain(w.c.iter())
+        .copied()
+        .collect()
+}
