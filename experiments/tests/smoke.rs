@@ -359,7 +359,7 @@ fn lorenz() {
 #[test]
 fn real() {
     let dir = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_real"))
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_real"))
         .args(["--budget", "smoke", "--quiet", "--out"])
         .arg(dir.path())
         .output()

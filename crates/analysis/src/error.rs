@@ -48,13 +48,12 @@ pub enum AnalysisError {
         message: String,
     },
     /// Reading or writing a file failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file or folder concerned.
         path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
+        /// The underlying error (in this message; not a `source()`).
+        error: std::io::Error,
     },
     /// Serialising the report failed.
     #[error("serialising the report: {0}")]
@@ -79,13 +78,13 @@ pub(crate) fn check_finite<'a>(
 /// Wraps an I/O error with the path it concerns.
 pub(crate) fn io_error(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> AnalysisError {
     let path = path.into();
-    move |source| AnalysisError::Io { path, source }
+    move |error| AnalysisError::Io { path, error }
 }
 
 impl From<dynrec_core::CoreError> for AnalysisError {
     fn from(e: dynrec_core::CoreError) -> Self {
         match e {
-            dynrec_core::CoreError::Io { path, source } => Self::Io { path, source },
+            dynrec_core::CoreError::Io { path, error } => Self::Io { path, error },
             dynrec_core::CoreError::Json(e) => Self::Json(e),
             other => Self::Dimension(other.to_string()),
         }

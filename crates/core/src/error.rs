@@ -7,13 +7,13 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum CoreError {
     /// Reading or writing a file failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file concerned.
         path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
+        /// The underlying error (printed in this message; not a `source()`, so that a chain of
+        /// causes does not print it twice).
+        error: std::io::Error,
     },
     /// Data does not fit a network's sizes.
     #[error("{0}")]

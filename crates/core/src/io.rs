@@ -25,7 +25,7 @@ pub fn write_atomically(
 ) -> Result<()> {
     let io_error = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| CoreError::Io { path, source }
+        move |error| CoreError::Io { path, error }
     };
     let target = resolve_links(path).map_err(io_error(path))?;
     if let Ok(meta) = std::fs::metadata(&target) {

@@ -76,12 +76,12 @@ pub enum ModelError {
     Record(#[from] burn::store::RecordError),
 
     /// File system error (with the path involved).
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file or folder.
         path: std::path::PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
 
     /// JSON (de)serialisation failed.
@@ -102,7 +102,7 @@ pub(crate) fn config_error(field: &'static str, message: impl Into<String>) -> M
 impl From<dynrec_core::CoreError> for ModelError {
     fn from(e: dynrec_core::CoreError) -> Self {
         match e {
-            dynrec_core::CoreError::Io { path, source } => Self::Io { path, source },
+            dynrec_core::CoreError::Io { path, error } => Self::Io { path, error },
             dynrec_core::CoreError::Json(e) => Self::Json(e),
             other => Self::Data {
                 sequence: 0,

@@ -37,9 +37,9 @@ pub struct TrainedRnn {
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> ModelError + '_ {
-    move |source| ModelError::Io {
+    move |error| ModelError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     }
 }
 

@@ -230,10 +230,7 @@ pub type Result<T> = std::result::Result<T, TruthError>;
 impl From<dynrec_core::CoreError> for TruthError {
     fn from(e: dynrec_core::CoreError) -> Self {
         match e {
-            dynrec_core::CoreError::Io { path, source } => Self::Io {
-                path,
-                error: source,
-            },
+            dynrec_core::CoreError::Io { path, error } => Self::Io { path, error },
             other => Self::Io {
                 path: PathBuf::new(),
                 error: std::io::Error::other(other.to_string()),
