@@ -630,7 +630,8 @@ impl Elman {
     /// step `k + 1` of sequence `i`). Feature-major keeps the long dimension last, where Burn's
     /// matrix products on these skinny shapes are fastest.
     ///
-    /// With `unroll.scan` the fused operation computes them ([`crate::fused::hidden`]);
+    /// With `unroll.scan` on a CPU backend the fused operation computes them
+    /// ([`crate::fused::hidden`], [`crate::fused::runs_on`]);
     /// otherwise Burn's tensor operations step through time ([`Elman::hidden_sequential`]).
     ///
     /// # Shapes
@@ -646,7 +647,7 @@ impl Elman {
         feedback: Option<&Feedback>,
         unroll: Unroll,
     ) -> Tensor<2> {
-        if unroll.scan {
+        if unroll.scan && crate::fused::runs_on(&inputs.device()) {
             return crate::fused::hidden(
                 self,
                 inputs,
@@ -714,7 +715,7 @@ impl Elman {
             );
             return one_step + ahead;
         }
-        if unroll.scan {
+        if unroll.scan && crate::fused::runs_on(&batch.inputs.device()) {
             return crate::fused::squared_errors(
                 self,
                 batch.inputs.clone(),

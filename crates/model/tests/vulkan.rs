@@ -22,8 +22,8 @@ use common::{damped_rotation, simulated};
 
 /// The `vulkan` backend, selected at run time, trains the same network as `flex`: same data,
 /// configuration and seed give the same losses and weights up to f32 rounding (1e-3, as for
-/// `ndarray`), for a linear network (parallel scan) and a tanh one (stepped through time), and
-/// its predictions agree with the `f64` reference run of its own exported weights.
+/// `ndarray`), for a linear and a tanh network (both through Burn's step-by-step path: the fused
+/// recurrence has CPU kernels only), and its predictions agree with the `f64` reference run of its own exported weights.
 #[test]
 #[ignore = "needs a Vulkan GPU driver (Debian 12's lavapipe crashes on Burn's matmul)"]
 fn vulkan_backend_trains_like_flex() {

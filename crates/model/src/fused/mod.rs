@@ -84,6 +84,21 @@ fn prepare(
     }
 }
 
+/// Whether the fused operation runs on `device`: it has host kernels for the CPU backends
+/// (`flex`, `ndarray`) only. On any other (Vulkan) the network steps through time with Burn's
+/// generic operations instead, which every backend runs (Burn's dispatch would otherwise panic
+/// with "unsupported dispatch backend").
+pub(crate) fn runs_on(device: &burn::tensor::Device) -> bool {
+    match device.as_dispatch().clone().inner() {
+        #[cfg(feature = "flex")]
+        burn::backend::DispatchDevice::Flex(_) => true,
+        #[cfg(feature = "ndarray")]
+        burn::backend::DispatchDevice::NdArray(_) => true,
+        #[allow(unreachable_patterns)]
+        _ => false,
+    }
+}
+
 /// The hidden states of `elman` by the fused operation; same contract as
 /// [`Elman::hidden_columns`] (whose `truncation` is the BPTT window).
 ///
@@ -153,6 +168,24 @@ mod tests {
     use crate::device::Compute;
     use crate::model::{Elman, ElmanConfig, Unroll, read_vec};
     use dynrec_core::weights::{Activation, Mode};
+
+    /// The fused operation runs on every CPU backend compiled in, plain and autodiff.
+    #[test]
+    fn runs_on_cpu_backends() {
+        for backend in crate::device::Backend::available() {
+            if backend == crate::device::Backend::Vulkan {
+                continue; // needs a driver to open; refused by the same match
+            }
+            let device = Compute::new(backend, crate::device::Precision::F32)
+                .device()
+                .expect("device");
+            assert!(super::runs_on(&device), "{backend:?}");
+            assert!(
+                super::runs_on(&device.clone().autodiff()),
+                "{backend:?} autodiff"
+            );
+        }
+    }
 
     /// `|a − b| ≤ tol · ‖b‖∞` for every component: relative error in the max norm (f32 sums
     /// of many terms leave ~10⁻⁷ of the largest term in a small component, so a per-component

@@ -67,8 +67,9 @@ pub struct TrainingConfig {
     /// original units either way. Without biases only the scale is changed, not the mean.
     pub standardise: bool,
     /// Run the recurrence, readout and loss as one fused operation with a hand-written
-    /// backward pass (default true; see `crate::fused`). `false` steps through time with Burn's
-    /// tensor operations: same result, several times slower, kept for cross-checks. (The name
+    /// backward pass (default true; see `crate::fused`; on the CPU backends only, a Vulkan
+    /// device always steps). `false` steps through time with Burn's tensor operations: same
+    /// result, several times slower, kept for cross-checks. (The name
     /// is historical: it once chose a parallel scan for linear networks.)
     pub scan: bool,
 }
