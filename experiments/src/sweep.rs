@@ -13,12 +13,20 @@ use dynrec_pipeline::{Budget, Outcome, Spec};
 
 use crate::cli::{Experiment, Summary, table};
 
-/// One curve: a label and, per parameter value, the specs of its seeds.
+/// One plot of a sweep: a label, its axes, the methods it compares and, per parameter value,
+/// the specs of its seeds. Two series may plot different metrics of the same runs (list the
+/// same specs in both: each run runs once).
 pub struct Series {
     /// Title of its plot.
     pub label: String,
     /// Its parameter axis label.
     pub x_label: String,
+    /// Its metric axis label.
+    pub y_label: String,
+    /// Log scale on the metric axis.
+    pub log_y: bool,
+    /// The methods compared: one line each on the plot, one column each in the table.
+    pub methods: Vec<Method>,
     /// `(x, specs)`: one spec per seed.
     pub points: Vec<(f64, Vec<Spec>)>,
 }
@@ -51,26 +59,23 @@ impl Method {
     }
 }
 
-/// A sweep: its curves and how to read a metric off an outcome.
+/// A sweep: its plots, over one parameter axis scale.
 pub struct SweepSpec {
-    /// Metric axis label.
-    pub y_label: String,
     /// Log scale on the parameter axis.
     pub log_x: bool,
-    /// Log scale on the metric axis.
-    pub log_y: bool,
-    /// The methods compared: one line each on every plot, one column each in the table.
-    pub methods: Vec<Method>,
-    /// The swept parameters (one plot each).
+    /// The plots (one table and one plot each).
     pub series: Vec<Series>,
 }
 
 impl SweepSpec {
-    /// Every spec of every series, in order.
+    /// Every spec of every series, in order, each once (series that plot other metrics of the
+    /// same runs list the same specs).
     pub fn specs(self) -> Vec<Spec> {
+        let mut seen = std::collections::HashSet::new();
         self.series
             .into_iter()
             .flat_map(|s| s.points.into_iter().flat_map(|(_, specs)| specs))
+            .filter(|spec| seen.insert(spec.name.clone()))
             .collect()
     }
 }
@@ -96,21 +101,26 @@ pub fn render_sweep(spec: &SweepSpec, summary: &Summary, out: &Path) -> Result<S
         summary.experiment, summary.question, summary.budget
     );
     let mut lines = String::new();
-    let labels: Vec<&str> = spec.methods.iter().map(|m| m.label.as_str()).collect();
     for (i, series) in spec.series.iter().enumerate() {
-        let mut curves: Vec<Vec<SweepPoint>> = vec![Vec::new(); spec.methods.len()];
+        let labels: Vec<&str> = series.methods.iter().map(|m| m.label.as_str()).collect();
+        let mut curves: Vec<Vec<SweepPoint>> = vec![Vec::new(); series.methods.len()];
         markdown += &format!(
             "## {}\n\n{} (per seed).\n\n| {} | {} |\n|---|{}\n",
             series.label,
-            spec.y_label,
+            series.y_label,
             series.x_label,
             labels.join(" | "),
             "---|".repeat(labels.len())
         );
-        lines += &format!("{} ({}):\n", series.x_label, labels.join(" | "));
+        lines += &format!(
+            "{}, per seed, vs {} ({}):\n",
+            series.y_label,
+            series.x_label,
+            labels.join(" | ")
+        );
         for (x, specs) in &series.points {
             let mut cells = Vec::new();
-            for (method, curve) in spec.methods.iter().zip(&mut curves) {
+            for (method, curve) in series.methods.iter().zip(&mut curves) {
                 let values: Vec<f64> = specs
                     .iter()
                     .filter_map(|s| find(&s.name).and_then(method.metric))
@@ -132,10 +142,10 @@ pub fn render_sweep(spec: &SweepSpec, summary: &Summary, out: &Path) -> Result<S
         let plot = Sweep {
             title: series.label.clone(),
             x_label: series.x_label.clone(),
-            y_label: spec.y_label.clone(),
+            y_label: series.y_label.clone(),
             log_x: spec.log_x,
-            log_y: spec.log_y,
-            series: spec
+            log_y: series.log_y,
+            series: series
                 .methods
                 .iter()
                 .zip(curves)
@@ -161,7 +171,7 @@ pub fn render_sweep(spec: &SweepSpec, summary: &Summary, out: &Path) -> Result<S
             .map(|o| format!(" {}", o.name))
             .collect::<String>()
     );
-    println!("{} (per seed):\n{lines}", spec.y_label);
+    println!("{lines}");
     markdown += &format!("## Every run\n\n{checks}\n");
     Ok(markdown)
 }

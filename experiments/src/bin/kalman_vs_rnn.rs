@@ -49,26 +49,50 @@ fn sweep(budget: Budget) -> SweepSpec {
         Budget::Smoke => (&[32], 1),
         Budget::Full => (&[2, 4, 8, 16, 32, 64], 3),
     };
+    let points = || {
+        sizes
+            .iter()
+            .map(|&k| {
+                let specs = (0..seeds).map(|s| spec(k, 30 + s, budget)).collect();
+                (k as f64, specs)
+            })
+            .collect()
+    };
     SweepSpec {
-        y_label: "held-out one-step MSE / Kalman filter's".to_string(),
         log_x: true,
-        log_y: false,
-        methods: vec![
-            Method::new("RNN", |o| o.mse_ratio),
-            Method::new("N4SID", |o| one_step_ratio(o, "n4sid")),
-            Method::new("EM", |o| one_step_ratio(o, "em")),
+        series: vec![
+            Series {
+                label: "RNN one-step MSE over the Kalman filter's, vs training data".to_string(),
+                x_label: "training sequences (× 200 rows)".to_string(),
+                y_label: "held-out one-step MSE / Kalman filter's".to_string(),
+                log_y: false,
+                methods: vec![
+                    Method::new("RNN", |o| o.mse_ratio),
+                    Method::new("N4SID", |o| one_step_ratio(o, "n4sid")),
+                    Method::new("EM", |o| one_step_ratio(o, "em")),
+                ],
+                points: points(),
+            },
+            Series {
+                label: "eig(U) vs eig(A − K H): the network or the data? (same runs)".to_string(),
+                x_label: "training sequences (× 200 rows)".to_string(),
+                y_label: "max |λ(A − K H) − λ_est|".to_string(),
+                log_y: true,
+                methods: vec![
+                    Method::new("RNN: eig(U)", |o| o.closed_loop_error),
+                    Method::new("EM: eig(A_em − K_em H_em)", |o| {
+                        o.baseline("em").and_then(|b| b.closed_loop_error)
+                    }),
+                    Method::new("N4SID: eig(A_n − K_n H_n)", |o| {
+                        o.baseline("n4sid").and_then(|b| b.closed_loop_error)
+                    }),
+                    Method::new("Cramér–Rao σ of eig(A − K H)", |o| {
+                        o.crb_closed_loop_max_std
+                    }),
+                ],
+                points: points(),
+            },
         ],
-        series: vec![Series {
-            label: "RNN one-step MSE over the Kalman filter's, vs training data".to_string(),
-            x_label: "training sequences (× 200 rows)".to_string(),
-            points: sizes
-                .iter()
-                .map(|&k| {
-                    let specs = (0..seeds).map(|s| spec(k, 30 + s, budget)).collect();
-                    (k as f64, specs)
-                })
-                .collect(),
-        }],
     }
 }
 
