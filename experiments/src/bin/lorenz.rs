@@ -17,7 +17,7 @@
 //!
 //! What the committed run found: the linear network has one stable fixed point, at the data
 //! mean. Each of the three tanh networks has exactly three fixed points, all unstable, one near
-//! each equilibrium (0.6–4.6 away in a state space ±20 wide), with spectral radii 1.004–1.013
+//! each equilibrium (0.6–4.9 away in a state space ±20 wide), with spectral radii 1.005–1.014
 //! near C± (true: 1.0009) and 1.07–1.12 near the origin (true: 1.126): the networks learned the
 //! attractor's skeleton. Their Jacobians match the local linearisations only loosely (eigen
 //! errors from 1e-2 to 1.5e-1), so the weights locate the equilibria and their instability, not
