@@ -6,6 +6,7 @@
 #
 #   scripts/time_runs.sh            # builds release first
 #   BIN=path/to/release scripts/time_runs.sh
+#   JOBS=1 scripts/time_runs.sh     # the experiments' --jobs (default: all cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${BIN:-}" ]; then
@@ -20,7 +21,7 @@ echo "| run | seconds |"
 echo "|---|---:|"
 total=0
 for e in rotation predictor hidden_size noise_and_data kalman_vs_rnn tanh pendulum lorenz hopf; do
-  t=$(seconds "$BIN/$e" --quiet --out "$out/$e")
+  t=$(seconds "$BIN/$e" --quiet --out "$out/$e" ${JOBS:+--jobs "$JOBS"})
   total=$(echo "$total + $t" | bc)
   printf '| %s | %.1f |\n' "$e" "$t"
 done
@@ -39,4 +40,4 @@ t=$(seconds "$BIN/dynrec" fit --data "$out/long.csv" --out "$out/fit" --hidden 3
   --budget quick)
 printf '| dynrec fit --budget quick --hidden 3, 2,000 rows, 3%% missing | %.1f |\n' "$t"
 echo
-echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores; $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores; --jobs ${JOBS:-all cores}; $(date -u '+%Y-%m-%d %H:%M UTC')"
