@@ -80,6 +80,39 @@ pub fn failure_file(out: &Path, name: &str) -> PathBuf {
     out.join(format!("{name}.failed.txt"))
 }
 
+/// One run of an experiment as the runner sees it: a name (its folder under the output
+/// folder, and the key of the shard hash), whether its complete result is already there, and
+/// how to run it into the output folder.
+pub trait Job: Sync {
+    /// The run's name: `<out>/<name>/` is its folder (a name may contain `/`).
+    fn name(&self) -> &str;
+    /// Whether `out` already holds this run's complete result.
+    fn is_complete(&self, out: &Path) -> bool;
+    /// Runs it into `out/<name>/` (a training progress bar when `bars`).
+    fn run(&self, out: &Path, bars: bool) -> Result<Outcome>;
+}
+
+/// A spec of an [`Experiment`], run by the pipeline on the system the experiment builds.
+struct SpecJob<'a> {
+    experiment: &'a Experiment,
+    spec: Spec,
+}
+
+impl Job for SpecJob<'_> {
+    fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    fn is_complete(&self, out: &Path) -> bool {
+        matches!(RunState::of(&self.spec, out), RunState::Complete(_))
+    }
+
+    fn run(&self, out: &Path, bars: bool) -> Result<Outcome> {
+        (self.experiment.system)(&self.spec)
+            .and_then(|system| run_spec_on(&self.spec, system.as_ref(), out, bars))
+    }
+}
+
 /// Runs the runs of `options.shard` that are not complete in `options.out` (all of them with
 /// `redo`), `options.jobs` at a time, and says how many it ran, skipped and saw fail.
 pub fn run_shard(
@@ -87,11 +120,28 @@ pub fn run_shard(
     options: &RunOptions,
     source: ShardSource,
 ) -> Result<ShardReport> {
-    let specs = experiment.specs(options.budget, options.backend)?;
-    let total = specs.len();
-    let mine: Vec<Spec> = specs
+    let jobs: Vec<SpecJob<'_>> = experiment
+        .specs(options.budget, options.backend)?
         .into_iter()
-        .filter(|s| options.shard.contains(experiment.name, &s.name))
+        .map(|spec| SpecJob { experiment, spec })
+        .collect();
+    run_jobs(experiment.name, &jobs, options, source)
+}
+
+/// Runs the jobs of `options.shard` (by the stable hash of `"<experiment>/<name>"`) that are
+/// not complete in `options.out` (all of them with `redo`), `options.jobs` at a time; a job
+/// that fails leaves `<out>/<name>.failed.txt` and the others go on. `options.budget` and
+/// `options.backend` are not read: the jobs were made for them.
+pub fn run_jobs<J: Job>(
+    experiment: &str,
+    all: &[J],
+    options: &RunOptions,
+    source: ShardSource,
+) -> Result<ShardReport> {
+    let total = all.len();
+    let mine: Vec<&J> = all
+        .iter()
+        .filter(|j| options.shard.contains(experiment, j.name()))
         .collect();
     let mut report = ShardReport {
         total,
@@ -99,11 +149,11 @@ pub fn run_shard(
         ..ShardReport::default()
     };
     let mut to_run = Vec::new();
-    for spec in mine {
-        if !options.redo && matches!(RunState::of(&spec, &options.out), RunState::Complete(_)) {
-            report.skipped.push(spec.name);
+    for job in mine {
+        if !options.redo && job.is_complete(&options.out) {
+            report.skipped.push(job.name().to_string());
         } else {
-            to_run.push(spec);
+            to_run.push(job);
         }
     }
     let jobs = options.jobs.max(1);
@@ -137,7 +187,7 @@ pub fn run_shard(
             }
         )
     };
-    println!("{}: {scope}: {skipped}; {running}", experiment.name);
+    println!("{experiment}: {scope}: {skipped}; {running}");
     std::fs::create_dir_all(&options.out)
         .with_context(|| format!("creating {}", options.out.display()))?;
     // One run at a time: its training bar; several: a bar of runs.
@@ -152,7 +202,7 @@ pub fn run_shard(
     {
         bar.set_style(style.progress_chars("=> "));
     }
-    bar.set_prefix(experiment.name.to_string());
+    bar.set_prefix(experiment.to_string());
     let training_bars = options.progress && !parallel;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs)
@@ -164,21 +214,21 @@ pub fn run_shard(
         to_run
             .par_iter()
             .with_max_len(1)
-            .map(|spec| {
+            .map(|job| {
                 let started = Instant::now();
-                let result = run_one(experiment, spec, &options.out, training_bars);
+                let result = run_one(*job, &options.out, training_bars);
                 let k = done.fetch_add(1, Ordering::Relaxed) + 1;
                 let line = match &result {
                     Ok(_) => format!(
                         "[{k}/{count}] {}: done ({:.1} s)",
-                        spec.name,
+                        job.name(),
                         started.elapsed().as_secs_f64()
                     ),
-                    Err(e) => format!("[{k}/{count}] {}: FAILED: {e:#}", spec.name),
+                    Err(e) => format!("[{k}/{count}] {}: FAILED: {e:#}", job.name()),
                 };
                 bar.suspend(|| println!("{line}"));
                 bar.inc(1);
-                (spec.name.clone(), result)
+                (job.name().to_string(), result)
             })
             .collect()
     });
@@ -190,8 +240,7 @@ pub fn run_shard(
         }
     }
     println!(
-        "{}: ran {}, skipped {} (complete), failed {}",
-        experiment.name,
+        "{experiment}: ran {}, skipped {} (complete), failed {}",
         report.ran.len(),
         report.skipped.len(),
         report.failed.len()
@@ -199,12 +248,12 @@ pub fn run_shard(
     Ok(report)
 }
 
-/// One run: its system built, run into `out/<name>/`, its failure file written or removed.
-fn run_one(experiment: &Experiment, spec: &Spec, out: &Path, bars: bool) -> Result<Outcome> {
-    let failure = failure_file(out, &spec.name);
-    let result = (experiment.system)(spec)
-        .and_then(|system| run_spec_on(spec, system.as_ref(), out, bars))
-        .with_context(|| format!("run {}", spec.name));
+/// One job run into `out/<name>/`, its failure file written or removed.
+fn run_one<J: Job>(job: &J, out: &Path, bars: bool) -> Result<Outcome> {
+    let failure = failure_file(out, job.name());
+    let result = job
+        .run(out, bars)
+        .with_context(|| format!("run {}", job.name()));
     match &result {
         Ok(_) => match std::fs::remove_file(&failure) {
             Ok(()) => {}
@@ -215,6 +264,10 @@ fn run_one(experiment: &Experiment, spec: &Spec, out: &Path, bars: bool) -> Resu
         },
         Err(e) => {
             let text = format!("{e:#}\n");
+            if let Some(parent) = failure.parent() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("creating {}", parent.display()))?;
+            }
             dynrec_core::io::write_bytes_atomically(&failure, text.as_bytes())
                 .with_context(|| format!("recording the failure in {}", failure.display()))?;
         }

@@ -25,7 +25,7 @@ fn smoke(binary: &str) -> (Summary, tempfile::TempDir) {
     let summary: Summary = serde_json::from_str(&text).unwrap();
     assert!(summary.passed);
     assert!(
-        stdout.contains("| run | measured |") || stdout.contains("(per seed):"),
+        stdout.contains("| run | measured |") || stdout.contains(", per seed, vs "),
         "stdout ends with a table"
     );
     for o in &summary.outcomes {
@@ -355,20 +355,16 @@ fn lorenz() {
 /// real: the real series through `dynrec fit`'s pipeline path on the smoke budget (quick, one
 /// seed): every series gets a report folder with report.json, report.md and plots; N4SID and
 /// EM ran at the network's order; the dominant modes are reported in years; the detrended CO2
-/// run records the line it removed (1.343 ppm per year); the README lists every series.
+/// run records the line it removed (1.343 ppm per year); the README lists every series; three
+/// shards merged equal the unsharded run.
 #[test]
 fn real() {
     let dir = tempfile::tempdir().unwrap();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_real"))
-        .args(["--budget", "smoke", "--quiet", "--out"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    eprintln!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = common::run(&mut common::experiment(
+        env!("CARGO_BIN_EXE_real"),
+        dir.path(),
+        &[],
+    ));
     assert!(output.status.success(), "real failed: {:?}", output.status);
     let readme = std::fs::read_to_string(dir.path().join("README.md")).unwrap();
     for (series, hidden) in [("co2_raw", 3), ("co2", 3), ("sunspots", 2), ("elnino", 4)] {
@@ -403,4 +399,5 @@ fn real() {
     assert_eq!(co2["spec"]["detrend"], "linear");
     let slope = co2["spec"]["trends"][0]["slope"].as_f64().unwrap();
     assert!((slope - 1.343).abs() < 1e-3, "{slope} ppm per year");
+    merged_equals_unsharded(env!("CARGO_BIN_EXE_real"), dir.path());
 }

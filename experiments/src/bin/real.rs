@@ -14,36 +14,34 @@
 //! Every run uses `dynrec fit`'s defaults otherwise: `--init diverse` (restarts alternate a
 //! random `U` and a ring of slow, lightly damped eigenvalues), horizon 1, N4SID and EM (with
 //! `n4sid_gap`/`em_gap` when the singular-value gap points at another order). Writes
-//! `<out>/<series>/seed_<k>/` (report.json, report.md, plots) and `<out>/README.md`.
+//! `<out>/<series>/seed_<k>/` (report.json, outcome.json, report.md, plots), then
+//! `<out>/README.md` and `<out>/outcomes.json` from those folders alone. The command line is
+//! every experiment's (`--shard I/N`, `--jobs`, `--redo`, `--merge`; docs/scaling.md): runs
+//! are named `<series>/seed_<k>`, complete ones are skipped, and a merge of shards equals an
+//! unsharded run. The fits run on `flex` (`dynrec fit`'s backend).
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Parser;
-use dynrec_core::write_atomically;
-use dynrec_model::{Activation, Init, Ring};
+use dynrec_experiments::cli::{
+    Args, Missing, Summary, clear_summaries, results_root, write_index, write_summaries,
+};
+use dynrec_experiments::runner::{Job, RunOptions, default_jobs, failure_file, run_jobs};
+use dynrec_experiments::shard;
+use dynrec_model::{Activation, Backend, Init, Ring};
 use dynrec_pipeline::detrend::Detrend;
 use dynrec_pipeline::user::{FitBudget, Hidden, UserFit, UserNetwork, fit_user_data};
-use dynrec_pipeline::{Baselines, Budget, ReportFolder};
+use dynrec_pipeline::{Baselines, Budget, OUTCOME_FILE, Outcome, ReportFolder};
 use dynrec_truth::Dataset;
 
-/// The command line.
-#[derive(Debug, Parser)]
-struct Args {
-    /// `smoke`: `dynrec fit`'s quick budget and one seed (seconds, for the tests); `full`: its
-    /// full budget and seeds 1–3 (the committed results).
-    #[arg(long, value_enum, default_value_t = Budget::Full)]
-    budget: Budget,
-    /// Folder of the results (default: `results/real` in the repository).
-    #[arg(long)]
-    out: Option<PathBuf>,
-    /// No progress bars.
-    #[arg(long)]
-    quiet: bool,
-}
+/// The experiment's name (its results go to `results/real/`; the shard hash keys on it).
+const EXPERIMENT: &str = "real";
+
+/// The question, for `outcomes.json` and the `results/README.md` index.
+const QUESTION: &str = "What do a network and the classical baselines find in three real series \
+                        (weekly CO2, yearly sunspots, monthly Niño 1+2 SST)?";
 
 /// One series and how it is fitted.
 struct Series {
@@ -154,45 +152,128 @@ struct Row {
     seconds: (f64, f64),
 }
 
-fn fit_series(series: &Series, seed: u64, args: &Args, out: &Path) -> Result<Row> {
-    let data_path = Path::new(env!("CARGO_MANIFEST_DIR"))
+/// The path of a series' data file in the repository.
+fn data_path(series: &Series) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../data/real")
-        .join(series.file);
-    let data = Dataset::load(&data_path)?;
-    let budget = match args.budget {
-        Budget::Smoke => FitBudget::Quick,
-        Budget::Full => FitBudget::Full,
-    };
-    let network = UserNetwork {
-        hidden: Hidden::Size(series.hidden),
-        mode: None,
-        activation: Activation::Linear,
-        init: Init::Diverse(Ring::default()),
-        horizon: 1,
-        restarts: None,
-        seed,
-        budget,
-    };
-    let dir = out.join(series.name).join(format!("seed_{seed}"));
-    let started = Instant::now();
-    let fitted = fit_user_data(
-        UserFit {
-            data: &data,
-            data_path: Path::new("data/real").join(series.file).as_path(),
-            truth: None,
-            network: &network,
-            detrend: series.detrend,
-            baselines: Baselines::All,
-        },
-        ReportFolder::create(&dir)?,
-        !args.quiet,
-    )
-    .with_context(|| format!("fitting {}", series.name))?;
-    let seconds = started.elapsed().as_secs_f64();
-    let outcome = &fitted.outcome;
-    println!("{} (seed {seed}): {}", series.name, outcome.verdict);
-    let text = std::fs::read_to_string(dir.join("report.json"))?;
-    let report: serde_json::Value = serde_json::from_str(&text)?;
+        .join(series.file)
+}
+
+/// One fit: a series at a seed and budget, into `<out>/<series>/seed_<seed>/`.
+struct RealJob {
+    series: &'static Series,
+    seed: u64,
+    budget: Budget,
+    /// `<series>/seed_<seed>`.
+    name: String,
+}
+
+impl RealJob {
+    fn new(series: &'static Series, seed: u64, budget: Budget) -> Self {
+        Self {
+            series,
+            seed,
+            budget,
+            name: format!("{}/seed_{seed}", series.name),
+        }
+    }
+
+    /// `dynrec fit`'s budget for this experiment's.
+    fn fit_budget(&self) -> FitBudget {
+        match self.budget {
+            Budget::Smoke => FitBudget::Quick,
+            Budget::Full => FitBudget::Full,
+        }
+    }
+
+    /// Why `out` does not hold this fit's complete result (`None`: it does). Complete means
+    /// report.json and outcome.json are there and the spec in report.json is this fit's:
+    /// its data file, detrending, hidden size, seed and budget.
+    fn incomplete(&self, out: &Path) -> Option<String> {
+        let dir = out.join(&self.name);
+        if !dir.join(OUTCOME_FILE).is_file() {
+            return Some(
+                match std::fs::read_to_string(failure_file(out, &self.name)) {
+                    Ok(error) => format!("failed: {}", error.trim()),
+                    Err(_) => "not run (or killed before it completed)".to_string(),
+                },
+            );
+        }
+        let spec = std::fs::read_to_string(dir.join("report.json"))
+            .ok()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+            .map(|report| report["spec"].clone());
+        let Some(spec) = spec else {
+            return Some("report.json missing or unreadable".to_string());
+        };
+        let expected = serde_json::json!({
+            "data": format!("data/real/{}", self.series.file),
+            "detrend": self.series.detrend,
+            "hidden": { "size": self.series.hidden },
+            "seed": self.seed,
+            "budget": self.fit_budget(),
+        });
+        // A fit without detrending records none.
+        let none = serde_json::json!(Detrend::None);
+        let same = expected.as_object().is_some_and(|fields| {
+            fields.iter().all(|(k, v)| match spec.get(k) {
+                Some(recorded) => recorded == v,
+                None => k == "detrend" && *v == none,
+            })
+        });
+        (!same).then(|| "holds the result of another spec (budget, seed or settings)".to_string())
+    }
+}
+
+impl Job for RealJob {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn is_complete(&self, out: &Path) -> bool {
+        self.incomplete(out).is_none()
+    }
+
+    fn run(&self, out: &Path, bars: bool) -> Result<Outcome> {
+        let data = Dataset::load(&data_path(self.series))?;
+        let network = UserNetwork {
+            hidden: Hidden::Size(self.series.hidden),
+            mode: None,
+            activation: Activation::Linear,
+            init: Init::Diverse(Ring::default()),
+            horizon: 1,
+            restarts: None,
+            seed: self.seed,
+            budget: self.fit_budget(),
+        };
+        let fitted = fit_user_data(
+            UserFit {
+                data: &data,
+                data_path: Path::new("data/real").join(self.series.file).as_path(),
+                truth: None,
+                network: &network,
+                detrend: self.series.detrend,
+                baselines: Baselines::All,
+            },
+            ReportFolder::create(&out.join(&self.name))?,
+            bars,
+        )
+        .with_context(|| format!("fitting {}", self.series.name))?;
+        println!("{}: {}", self.name, fitted.outcome.verdict);
+        Ok(fitted.outcome)
+    }
+}
+
+/// The table row of a complete fit, read from its folder (outcome.json and report.json).
+fn read_row(job: &RealJob, out: &Path) -> Result<(Row, Outcome)> {
+    let dir = out.join(&job.name);
+    let mut outcome = Outcome::read(&dir)?;
+    outcome.name.clone_from(&job.name);
+    let path = dir.join("report.json");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let report: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
     let dt = outcome.dominant_modes.as_ref().map_or(1.0, |d| d.time_step);
     let dominant = outcome
         .dominant_modes
@@ -207,8 +288,8 @@ fn fit_series(series: &Series, seed: u64, args: &Args, out: &Path) -> Result<Row
                 .collect()
         })
         .unwrap_or_default();
-    Ok(Row {
-        seed,
+    let row = Row {
+        seed: job.seed,
         dominant,
         network: modes(&report, "rnn", dt),
         baselines: outcome
@@ -225,8 +306,9 @@ fn fit_series(series: &Series, seed: u64, args: &Args, out: &Path) -> Result<Row
                 .collect(),
         ),
         warnings: outcome.verdict.matches("Warning:").count(),
-        seconds: (outcome.train_seconds, seconds),
-    })
+        seconds: (outcome.train_seconds, outcome.seconds),
+    };
+    Ok((row, outcome))
 }
 
 fn join(modes: &[Mode]) -> String {
@@ -311,7 +393,7 @@ fn readme(rows: &[(&Series, Dataset, Vec<Row>)], budget: Budget) -> String {
                 .collect();
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {:.4} | {} | {} | {:.1} / {:.1} |",
+                "| {} | {} | {} | {:.4} | {} | {} | {:.1} s / {:.1} s |",
                 row.seed,
                 join(&row.dominant),
                 join(&row.network),
@@ -334,33 +416,122 @@ fn readme(rows: &[(&Series, Dataset, Vec<Row>)], budget: Budget) -> String {
     md
 }
 
-fn main() -> Result<()> {
-    let args = Args::parse();
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/real"));
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    let seeds: &[u64] = match args.budget {
+/// The fits of a budget: every series, seeds 1–3 (smoke: seed 1).
+fn jobs(budget: Budget) -> Vec<RealJob> {
+    let seeds: &[u64] = match budget {
         Budget::Smoke => &[1],
         Budget::Full => &[1, 2, 3],
     };
+    SERIES
+        .iter()
+        .flat_map(|series| {
+            seeds
+                .iter()
+                .map(move |&seed| RealJob::new(series, seed, budget))
+        })
+        .collect()
+}
+
+/// `<out>/README.md` and `<out>/outcomes.json` rebuilt from the fits' folders alone; the
+/// missing or failed fits listed (in both, and on stdout).
+fn merge(budget: Budget, out: &Path) -> Result<Summary> {
     let mut rows = Vec::new();
+    let mut outcomes = Vec::new();
+    let mut missing = Vec::new();
     for series in &SERIES {
-        let data = Dataset::load(
-            &Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../data/real")
-                .join(series.file),
-        )?;
-        let fits = seeds
-            .iter()
-            .map(|&seed| fit_series(series, seed, &args, &out))
-            .collect::<Result<Vec<_>>>()?;
+        let data = Dataset::load(&data_path(series))?;
+        let mut fits = Vec::new();
+        for job in jobs(budget).iter().filter(|j| j.series.name == series.name) {
+            if let Some(reason) = job.incomplete(out) {
+                missing.push(Missing {
+                    name: job.name.clone(),
+                    reason,
+                });
+                continue;
+            }
+            let (row, outcome) = read_row(job, out)?;
+            fits.push(row);
+            outcomes.push(outcome);
+        }
         rows.push((series, data, fits));
     }
-    let text = readme(&rows, args.budget);
-    write_atomically(&out.join("README.md"), |w| w.write_all(text.as_bytes()))
-        .with_context(|| format!("writing {}", out.join("README.md").display()))?;
+    let mut text = readme(&rows, budget);
+    if !missing.is_empty() {
+        let _ = writeln!(text, "\n## Missing runs\n");
+        for m in &missing {
+            let _ = writeln!(text, "- `{}`: {}", m.name, m.reason);
+        }
+    }
+    let summary = Summary {
+        experiment: EXPERIMENT.to_string(),
+        question: QUESTION.to_string(),
+        budget,
+        passed: missing.is_empty() && outcomes.iter().all(Outcome::passed),
+        outcomes,
+        missing,
+    };
+    write_summaries(out, &text, &summary)?;
     println!("{text}");
+    Ok(summary)
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    if let Some(backend) = args.backend.filter(|b| *b != Backend::Flex) {
+        bail!(
+            "real: the fits run on flex, as `dynrec fit` does; --backend {backend} is not offered"
+        );
+    }
+    let default_out = args.out.is_none();
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| results_root().join(EXPERIMENT));
+    let summary = if args.merge {
+        merge(args.budget, &out)?
+    } else {
+        let env = |name: &str| std::env::var(name).ok();
+        let (shard, source) = shard::resolve(args.shard, args.shards, &env)?;
+        let options = RunOptions {
+            budget: args.budget,
+            backend: None,
+            out: out.clone(),
+            shard,
+            jobs: args.jobs.map_or_else(|| default_jobs(&env), usize::from),
+            redo: args.redo,
+            progress: !args.quiet,
+        };
+        if shard.is_all() {
+            clear_summaries(&out)?;
+        }
+        let report = run_jobs(EXPERIMENT, &jobs(args.budget), &options, source)?;
+        if !shard.is_all() {
+            println!(
+                "Shard {shard} done. Once every shard is, merge: {EXPERIMENT} --merge --budget {} \
+                 [--out DIR]",
+                format!("{:?}", args.budget).to_lowercase()
+            );
+            if !report.failed.is_empty() {
+                bail!(
+                    "{} of this shard's runs failed: {}",
+                    report.failed.len(),
+                    report.failed.join(", ")
+                );
+            }
+            return Ok(());
+        }
+        merge(args.budget, &out)?
+    };
+    if default_out {
+        write_index(&results_root()).context("writing results/README.md")?;
+    }
+    if !summary.missing.is_empty() {
+        bail!(
+            "{EXPERIMENT}: {} of {} runs are missing or failed (listed above); rerun them \
+             (complete runs are skipped), then merge again",
+            summary.missing.len(),
+            summary.missing.len() + summary.outcomes.len()
+        );
+    }
     Ok(())
 }

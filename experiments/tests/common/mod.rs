@@ -65,13 +65,36 @@ pub fn without_timings(value: &Value) -> Value {
     }
 }
 
+/// `line` with every number of seconds (a number followed by the word `s`, as in
+/// `(0.38, 0.12 s)` or `| 0.8 s / 1.4 s |`) replaced by `_`.
+fn mask_seconds(line: &str) -> String {
+    let words: Vec<&str> = line.split(' ').collect();
+    let unit = |w: &str| {
+        w.strip_prefix('s')
+            .is_some_and(|rest| !rest.starts_with(|c: char| c.is_alphanumeric()))
+    };
+    words
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let number = w.trim_start_matches('(').parse::<f64>().is_ok();
+            if number && words.get(i + 1).is_some_and(|n| unit(n)) {
+                "_"
+            } else {
+                w
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 /// Asserts that two output folders of one experiment hold the same results: `outcomes.json`
 /// and every run's `outcome.json` equal but for timings and locations, `README.md` equal but
-/// for its rows of seconds, the sweep plots (SVG) byte for byte. Returns the number of runs.
+/// for its rows of seconds and its numbers of seconds, the sweep plots (SVG) byte for byte. Returns the number of runs.
 pub fn assert_same_results(a: &Path, b: &Path) -> usize {
     let (summary_a, summary_b) = (
         json(&a.join("outcomes.json")),
@@ -89,7 +112,7 @@ pub fn assert_same_results(a: &Path, b: &Path) -> usize {
             .unwrap()
             .lines()
             .filter(|l| !l.contains("seconds"))
-            .map(str::to_string)
+            .map(mask_seconds)
             .collect()
     };
     assert_eq!(readme(a), readme(b), "README.md");
