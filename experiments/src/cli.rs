@@ -28,7 +28,7 @@ use dynrec_pipeline::{Budget, Outcome, Spec};
 use dynrec_truth::Dynamics;
 
 use crate::merge::merge;
-use crate::runner::{RunOptions, default_jobs, run_shard};
+use crate::runner::{RunOptions, ShardReport, default_jobs, run_shard};
 use crate::shard::{self, Shard, ShardSource};
 use crate::sweep::SweepSpec;
 
@@ -74,6 +74,52 @@ pub struct Args {
     /// complete for this one.
     #[arg(long, value_parser = parse_backend)]
     pub backend: Option<Backend>,
+}
+
+impl Args {
+    /// How this process runs its share into `out`: the shard (from `--shard`, or the
+    /// environment of a Slurm array task or a Kubernetes indexed job; see [`shard::resolve`])
+    /// and where it came from, `--jobs` (default [`default_jobs`]), `--redo`, progress bars.
+    ///
+    /// # Errors
+    /// An invalid shard or shard environment.
+    pub fn run_options(&self, out: &Path) -> Result<(RunOptions, ShardSource)> {
+        let env = |name: &str| std::env::var(name).ok();
+        let (shard, source) = shard::resolve(self.shard, self.shards, &env)?;
+        let options = RunOptions {
+            budget: self.budget,
+            backend: self.backend,
+            out: out.to_path_buf(),
+            shard,
+            jobs: self.jobs.map_or_else(|| default_jobs(&env), usize::from),
+            redo: self.redo,
+            progress: !self.quiet,
+        };
+        Ok((options, source))
+    }
+
+    /// After a shard of `experiment`: says how to merge once every shard is done.
+    ///
+    /// # Errors
+    /// When any of the shard's runs failed (they are named).
+    pub fn shard_done(&self, experiment: &str, shard: Shard, report: &ShardReport) -> Result<()> {
+        println!(
+            "Shard {shard} done. Once every shard is, merge: {experiment} --merge --budget {}{} \
+             [--out DIR]",
+            format!("{:?}", self.budget).to_lowercase(),
+            self.backend
+                .map(|b| format!(" --backend {b}"))
+                .unwrap_or_default()
+        );
+        if !report.failed.is_empty() {
+            bail!(
+                "{} of this shard's runs failed: {}",
+                report.failed.len(),
+                report.failed.join(", ")
+            );
+        }
+        Ok(())
+    }
 }
 
 fn parse_backend(s: &str) -> Result<Backend, String> {
@@ -229,41 +275,16 @@ impl Experiment {
             let summary = merge(self, args.budget, args.backend, &out)?;
             return self.finish(&summary, default_out);
         }
-        let env = |name: &str| std::env::var(name).ok();
-        let (shard, source) = shard::resolve(args.shard, args.shards, &env)?;
-        let options = RunOptions {
-            budget: args.budget,
-            backend: args.backend,
-            out: out.clone(),
-            shard,
-            jobs: args.jobs.map_or_else(|| default_jobs(&env), usize::from),
-            redo: args.redo,
-            progress: !args.quiet,
-        };
-        if shard.is_all() {
+        let (options, source) = args.run_options(&out)?;
+        if options.shard.is_all() {
             clear_summaries(&out)?;
         }
         let report = run_shard(self, &options, source)?;
-        if shard.is_all() {
+        if options.shard.is_all() {
             let summary = merge(self, args.budget, args.backend, &out)?;
             return self.finish(&summary, default_out);
         }
-        println!(
-            "Shard {shard} done. Once every shard is, merge: {} --merge --budget {}{} \
-             [--out DIR]",
-            self.name,
-            format!("{:?}", args.budget).to_lowercase(),
-            args.backend
-                .map(|b| format!(" --backend {b}"))
-                .unwrap_or_default()
-        );
-        if !report.failed.is_empty() {
-            bail!(
-                "{} of this shard's runs failed: {}",
-                report.failed.len(),
-                report.failed.join(", ")
-            );
-        }
+        args.shard_done(self.name, options.shard, &report)?;
         if report.ran.iter().any(|o| !o.passed()) {
             eprintln!("some targets were missed");
             std::process::exit(2);

@@ -28,8 +28,7 @@ use clap::Parser;
 use dynrec_experiments::cli::{
     Args, Missing, Summary, clear_summaries, results_root, write_index, write_summaries,
 };
-use dynrec_experiments::runner::{Job, RunOptions, default_jobs, failure_file, run_jobs};
-use dynrec_experiments::shard;
+use dynrec_experiments::runner::{Job, failure_file, run_jobs};
 use dynrec_model::{Activation, Backend, Init, Ring};
 use dynrec_pipeline::detrend::Detrend;
 use dynrec_pipeline::user::{FitBudget, Hidden, UserFit, UserNetwork, fit_user_data};
@@ -490,35 +489,13 @@ fn main() -> Result<()> {
     let summary = if args.merge {
         merge(args.budget, &out)?
     } else {
-        let env = |name: &str| std::env::var(name).ok();
-        let (shard, source) = shard::resolve(args.shard, args.shards, &env)?;
-        let options = RunOptions {
-            budget: args.budget,
-            backend: None,
-            out: out.clone(),
-            shard,
-            jobs: args.jobs.map_or_else(|| default_jobs(&env), usize::from),
-            redo: args.redo,
-            progress: !args.quiet,
-        };
-        if shard.is_all() {
+        let (options, source) = args.run_options(&out)?;
+        if options.shard.is_all() {
             clear_summaries(&out)?;
         }
         let report = run_jobs(EXPERIMENT, &jobs(args.budget), &options, source)?;
-        if !shard.is_all() {
-            println!(
-                "Shard {shard} done. Once every shard is, merge: {EXPERIMENT} --merge --budget {} \
-                 [--out DIR]",
-                format!("{:?}", args.budget).to_lowercase()
-            );
-            if !report.failed.is_empty() {
-                bail!(
-                    "{} of this shard's runs failed: {}",
-                    report.failed.len(),
-                    report.failed.join(", ")
-                );
-            }
-            return Ok(());
+        if !options.shard.is_all() {
+            return args.shard_done(EXPERIMENT, options.shard, &report);
         }
         merge(args.budget, &out)?
     };
