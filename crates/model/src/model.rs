@@ -683,39 +683,8 @@ impl Elman {
     /// branches' gradient back into the states they start from. The branches are never
     /// truncated: at most `K − 1` steps long, their gradient reaches their initial state.
     pub(crate) fn squared_errors(&self, batch: &crate::data::Batch, unroll: Unroll) -> Tensor<2> {
-        if let Some(branches) = &batch.branches {
-            let hidden = self.hidden_columns(
-                batch.inputs.clone(),
-                batch.batch,
-                batch.steps,
-                None,
-                batch.feedback.as_ref(),
-                unroll,
-            );
-            let one_step = squared_error_sums(
-                self.readout_columns(hidden.clone()),
-                batch.targets.clone(),
-                batch.mask.clone(),
-            );
-            let free = self.hidden_columns(
-                branches.inputs.clone(),
-                branches.count,
-                branches.steps,
-                Some(hidden),
-                Some(&branches.feedback),
-                Unroll {
-                    truncation: None,
-                    ..unroll
-                },
-            );
-            let ahead = squared_error_sums(
-                self.readout_columns(free),
-                branches.targets.clone(),
-                branches.mask.clone(),
-            );
-            return one_step + ahead;
-        }
-        if unroll.scan && crate::fused::runs_on(&batch.inputs.device()) {
+        if batch.branches.is_none() && unroll.scan && crate::fused::runs_on(&batch.inputs.device())
+        {
             return crate::fused::squared_errors(
                 self,
                 batch.inputs.clone(),
@@ -734,11 +703,31 @@ impl Elman {
             batch.feedback.as_ref(),
             unroll,
         );
-        squared_error_sums(
-            self.readout_columns(hidden),
+        let one_step = squared_error_sums(
+            self.readout_columns(hidden.clone()),
             batch.targets.clone(),
             batch.mask.clone(),
-        )
+        );
+        let Some(branches) = &batch.branches else {
+            return one_step;
+        };
+        let free = self.hidden_columns(
+            branches.inputs.clone(),
+            branches.count,
+            branches.steps,
+            Some(hidden),
+            Some(&branches.feedback),
+            Unroll {
+                truncation: None,
+                ..unroll
+            },
+        );
+        let ahead = squared_error_sums(
+            self.readout_columns(free),
+            branches.targets.clone(),
+            branches.mask.clone(),
+        );
+        one_step + ahead
     }
 
     /// The generic path: the recurrence as Burn tensor operations, one step at a time (a few
