@@ -14,7 +14,7 @@
 //! eig(A − K H): beside the RNN's error it draws the Cramér–Rao σ of eig(A − K H) on each run's
 //! data and EM's and N4SID's own closed loops eig(A_b − K_b H_b). Committed: with 64 sequences
 //! eig(U) is 4.5e-3–2.0e-2 off (σ = 2.5e-2: the data is the limit), while EM's closed loop stays
-//! 0.16–0.24 off at every size although its eig(A) is at the bound: at its 200-iteration cap
+//! 0.13–0.24 off at every size although its eig(A) is at the bound: at its 200-iteration cap
 //! its noise covariances, hence its gain, have not converged (its one-step MSE stays ~3% above
 //! the Kalman filter's).
 
