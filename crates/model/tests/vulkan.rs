@@ -1,9 +1,9 @@
-//! Burn's Vulkan backend (cargo feature `vulkan`) on the machine's Vulkan device. Ignored in a
-//! plain `cargo test --all-features`: they need a Vulkan driver at run time (building needs
-//! none), and the one CI could install, Mesa's software lavapipe of Debian 12 (Mesa 22.3.6),
-//! crashes (SIGSEGV inside `libvulkan_lvp.so`, in `vkCreateComputePipelines`) on the SPIR-V of
-//! Burn's matrix product, although element-wise kernels run (see docs/scaling.md). On a machine
-//! with a GPU:
+//! Burn's Vulkan backend (cargo feature `vulkan`) on the machine's Vulkan device. The README's
+//! test command does not build them, and with `--features vulkan` they are ignored: they need a
+//! Vulkan driver at run time (building needs none), and the one CI could install, Mesa's
+//! software lavapipe of Debian 12 (Mesa 22.3.6), crashes (SIGSEGV inside `libvulkan_lvp.so`, in
+//! `vkCreateComputePipelines`) on the SPIR-V of Burn's matrix product, although element-wise
+//! kernels run (see docs/scaling.md). On a machine with a GPU:
 //!
 //! ```sh
 //! cargo test --release -p dynrec-model --features vulkan --test vulkan -- --ignored
