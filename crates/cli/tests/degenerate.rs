@@ -93,7 +93,8 @@ fn too_little_data_for_the_network_is_refused_up_front() {
 }
 
 /// A folder that holds other things than a dynrec report is never replaced by a report: the
-/// error says so before any training, and the folder is untouched.
+/// error says so before any training (before the search of `--hidden auto` too), and the
+/// folder is untouched.
 #[test]
 fn a_foreign_output_folder_is_not_replaced() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -105,12 +106,17 @@ fn a_foreign_output_folder_is_not_replaced() {
     let out = dir.path().join("thesis");
     std::fs::create_dir(&out).expect("mkdir");
     std::fs::write(out.join("chapter.tex"), "keep me").expect("write");
-    let output = fit(&data, &out, &["--hidden", "1"]);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success());
-    assert!(stderr.contains("not a dynrec report folder"), "{stderr}");
-    assert_eq!(
-        std::fs::read_to_string(out.join("chapter.tex")).expect("kept"),
-        "keep me"
-    );
+    // With `--hidden auto` too: the folder is checked before the search over hidden sizes.
+    for hidden in ["1", "auto"] {
+        let output = fit(&data, &out, &["--hidden", hidden]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success());
+        assert!(stderr.contains("not a dynrec report folder"), "{stderr}");
+        assert!(!stderr.contains("hidden units"), "searched first: {stderr}");
+        assert_eq!(
+            std::fs::read_to_string(out.join("chapter.tex")).expect("kept"),
+            "keep me"
+        );
+        assert_eq!(std::fs::read_dir(&out).expect("ls").count(), 1);
+    }
 }

@@ -9,11 +9,15 @@ use crate::error::{CoreError, Result};
 /// Symbolic links followed before giving up (as the kernel's `ELOOP` limit).
 const MAX_LINKS: usize = 40;
 
+/// Marks a temporary file: `.<name>.dynrec-tmp-<pid>-<random>` while `<name>` is written.
+const TEMPORARY: &str = ".dynrec-tmp-";
+
 /// Writes `path` through `fill` so that a reader sees the old content or the new, never a mix.
 ///
-/// - A regular file (or a new one) is written into a temporary file in the same folder,
-///   flushed, synced, then renamed over the target; on any error the temporary file is
-///   removed and the target is untouched.
+/// - A regular file (or a new one) is written into a temporary file in the same folder
+///   (`.<name>.dynrec-tmp-<pid>-…`), flushed, synced, then renamed over the target; on any
+///   error the temporary file is removed and the target is untouched. Temporary files of the
+///   same name left by killed processes are removed first.
 /// - A symbolic link is written through: its target receives the bytes (atomically, as
 ///   above) and the link stays a link.
 /// - Anything that exists and is not a regular file (a device such as `/dev/null`, a FIFO, a
@@ -49,8 +53,14 @@ pub fn write_atomically(
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    remove_stale_temporaries(dir, &name);
     let mut builder = tempfile::Builder::new();
-    builder.prefix(".dynrec-tmp-");
+    let prefix = format!(".{name}{TEMPORARY}{}-", std::process::id());
+    builder.prefix(&prefix);
     // Outputs are for everyone to read: rw-r--r-- (a temporary file would be rw-------).
     #[cfg(unix)]
     builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
@@ -67,6 +77,39 @@ pub fn write_atomically(
 /// Writes `bytes` to `path` with [`write_atomically`].
 pub fn write_bytes_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     write_atomically(path, |w| w.write_all(bytes))
+}
+
+/// Whether the process `pid` is running: `Some` where the answer is known (Linux, from its
+/// `/proc` entry), `None` elsewhere.
+pub fn process_running(pid: u32) -> Option<bool> {
+    let proc = Path::new("/proc");
+    proc.join("self")
+        .exists()
+        .then(|| proc.join(pid.to_string()).exists())
+}
+
+/// Removes the temporary files of `name` in `dir` whose writer is known to have stopped (a
+/// killed process leaves its temporary file behind). Best effort: what cannot be read or
+/// removed is left, and so is everything where no process table can be read.
+fn remove_stale_temporaries(dir: &Path, name: &str) {
+    let prefix = format!(".{name}{TEMPORARY}");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = file_name
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+        if is_file && pid != std::process::id() && process_running(pid) == Some(false) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// The file `path` finally names: symbolic links in its last component followed (a relative
@@ -123,6 +166,35 @@ mod tests {
         assert!(failed.is_err());
         assert_eq!(std::fs::read_to_string(&path).expect("read"), "old");
         assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1);
+    }
+
+    /// A killed writer's temporary file (its process no longer runs) is removed by the next
+    /// write of the same name; a running writer's (this process's, PID 1's) and another
+    /// name's are left alone.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn stale_temporary_files_are_removed() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("out.csv");
+        // Above the kernel's largest PID (2^22): never a running process.
+        let dead = u32::MAX - 1;
+        assert_eq!(process_running(dead), Some(false));
+        assert_eq!(process_running(std::process::id()), Some(true));
+        let leftover = |name: &str, pid: u32| {
+            let p = dir.path().join(format!(".{name}{TEMPORARY}{pid}-abc123"));
+            std::fs::write(&p, "half").expect("leftover");
+            p
+        };
+        let stale = leftover("out.csv", dead);
+        let own = leftover("out.csv", std::process::id());
+        let init = leftover("out.csv", 1);
+        let other = leftover("other.csv", dead);
+        write(&path, "new").expect("write");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "new");
+        assert!(!stale.exists(), "the killed writer's file is removed");
+        for kept in [&own, &init, &other] {
+            assert!(kept.exists(), "{} is left", kept.display());
+        }
     }
 
     /// A symbolic link is written through: the target gets the bytes and the link stays a

@@ -151,8 +151,10 @@ fn writer_alive(path: &Path) -> bool {
     let Ok(pid) = std::fs::read_to_string(path.join(OWNER)) else {
         return false;
     };
-    let pid = pid.trim();
-    pid != std::process::id().to_string() && Path::new("/proc").join(pid).exists()
+    let Ok(pid) = pid.trim().parse::<u32>() else {
+        return false;
+    };
+    pid != std::process::id() && dynrec_core::io::process_running(pid).unwrap_or(false)
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use dynrec_analysis::{
 };
 use dynrec_model::{Compute, Fit, Mode, NetworkConfig, SequenceData, TrainingConfig, train};
 use dynrec_sysid::{CrbConfig, EigenCrb, cramer_rao};
-use dynrec_truth::{Dataset, Dynamics, SimulationConfig, simulate};
+use dynrec_truth::{Dataset, Dynamics, SimulationConfig, limits, simulate};
 use nalgebra::DMatrix;
 use serde::Serialize;
 
@@ -183,7 +183,9 @@ pub struct Trained {
 /// constant over every present training row (nothing to fit: the network's dynamics would be
 /// arbitrary), and fewer present measurements than the network has parameters
 /// (`n² + n d + p n`, plus `n + p` biases), which also bounds the hidden size by the data
-/// before any memory is spent on it.
+/// before any memory is spent on it; and a network whose training would need more memory than
+/// the machine has ([`dynrec_truth::limits::training_bytes`]), with the estimate in the
+/// message.
 pub fn check_trainable(train: &Dataset, network: &NetworkConfig) -> Result<()> {
     let p = train.n_outputs();
     for channel in 0..p {
@@ -231,6 +233,13 @@ pub fn check_trainable(train: &Dataset, network: &NetworkConfig) -> Result<()> {
              hidden units or more data"
         );
     }
+    let rows: usize = train.sequences.iter().map(|s| s.measurements.ncols()).sum();
+    let (needed, detail) = limits::training_bytes(rows, n, d, train.n_inputs(), p);
+    limits::check_memory(
+        || format!("training {n} hidden units on {rows} rows"),
+        detail,
+        needed,
+    )?;
     Ok(())
 }
 

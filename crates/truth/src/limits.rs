@@ -118,6 +118,24 @@ pub fn filter_bytes(
     )
 }
 
+/// The memory training an Elman network keeps, per training row: the data on the host (`m`
+/// inputs, `p` measurements) and as tensors (`d` network inputs, `p` targets and `p` mask
+/// entries), the forward pass's hidden states and errors (`n + p`), and the backward pass's
+/// hidden-state gradients and pre-activation derivatives (`2n`) and input gradients (`d`):
+/// `3n + 2d + m + 4p` numbers, counted at 8 bytes. Returns the estimate in bytes and how it
+/// was made.
+pub fn training_bytes(rows: usize, n: usize, d: usize, m: usize, p: usize) -> (f64, String) {
+    let per_row = 3.0 * n as f64 + 2.0 * d as f64 + m as f64 + 4.0 * p as f64;
+    (
+        rows as f64 * per_row * F64,
+        format!(
+            "{rows} training rows × {per_row} numbers ({n} hidden units: states and two \
+             gradients; {d} network inputs and their gradients; {m} input(s); {p} \
+             measurement(s): data, targets, mask and errors) × 8 bytes"
+        ),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,5 +164,16 @@ mod tests {
         assert!(e.contains("rows × 5 × 8 bytes"), "{e}");
         let e = check_against(|| "x".into(), detail(), f64::INFINITY, 1 << 30, "available");
         assert!(e.is_err());
+    }
+
+    /// Training's estimate counts `3n + 2d + m + 4p` numbers a row at 8 bytes: 10⁶ rows of a
+    /// 1,000-unit network with 1 input and 1 measurement (predictor mode: d = 2) need
+    /// 10⁶ × 3,009 × 8 = 24.072 GB, which a 16 GiB machine refuses.
+    #[test]
+    fn training_estimate() {
+        let (bytes, detail) = training_bytes(1_000_000, 1000, 2, 1, 1);
+        assert_eq!(bytes, 24.072e9);
+        assert!(detail.contains("3009 numbers"), "{detail}");
+        assert!(check_against(|| "training".into(), detail, bytes, 16 << 30, "available").is_err());
     }
 }
