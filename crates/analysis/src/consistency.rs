@@ -18,6 +18,13 @@
 //!   prior covariance, is not the comparison: no time-invariant network has that, and on a
 //!   series with a nearly deterministic cycle the difference alone is tens of percent.)
 //!
+//! - **a better simulator of the same order** (simulation mode, linear network, with or
+//!   without a known truth): a classical baseline of order at most the network's, fed the
+//!   inputs alone as the network is, has a held-out MSE more than 20% below the network's. The
+//!   network represents that model (`U = A`, `W = B`, `V = H`), so here too training stopped
+//!   in a worse minimum of its own loss; the eigenvalues may still be close (a network can
+//!   find A and miss B or H), but the fit is not the data's best.
+//!
 //! Each finding becomes a sentence appended to the verdict and a note.
 
 use dynrec_core::weights::RnnWeights;
@@ -36,6 +43,11 @@ pub const EQUALLY_GOOD: f64 = 0.05;
 /// A baseline predicts better than the network when its one-step MSE is below the network's by
 /// more than this relative margin.
 pub const BETTER_PREDICTOR: f64 = 0.05;
+
+/// A baseline simulates better than a linear simulation-mode network when its held-out MSE is
+/// below the network's by more than this relative margin (wider than [`BETTER_PREDICTOR`]:
+/// the baseline starts from its own prior mean, the network from its learned first state).
+pub const BETTER_SIMULATOR: f64 = 0.2;
 
 /// A restart of the training: its validation loss and its weights.
 #[derive(Debug, Clone, Copy)]
@@ -141,6 +153,44 @@ impl Analysis {
              modes').",
             self.d_hidden,
             100.0 * (1.0 - best / rnn_mse)
+        );
+        self.verdict.push_str(&format!(" Warning: {finding}"));
+        self.notes.push(format!("Warning: {finding}"));
+        Some(finding)
+    }
+}
+
+impl Analysis {
+    /// In simulation mode, for a linear network: `baselines` are the held-out MSEs (name,
+    /// order, value) of the classical baselines fed the inputs alone, on the same held-out data
+    /// as the network's `rnn_mse`; when one of order at most the network's is more than
+    /// [`BETTER_SIMULATOR`] below it, appends a warning to the verdict and the notes and
+    /// returns it.
+    pub fn check_simulation_error(
+        &mut self,
+        rnn_mse: f64,
+        baselines: &[(&str, usize, f64)],
+    ) -> Option<String> {
+        if self.mode != dynrec_core::weights::Mode::Simulation
+            || self.activation != dynrec_core::weights::Activation::Linear
+        {
+            return None;
+        }
+        let (name, order, best) = baselines
+            .iter()
+            .filter(|(_, order, mse)| *order <= self.d_hidden && mse.is_finite())
+            .min_by(|a, b| a.2.total_cmp(&b.2))?;
+        if !(rnn_mse.is_finite() && *best < rnn_mse * (1.0 - BETTER_SIMULATOR)) {
+            return None;
+        }
+        let finding = format!(
+            "{name}'s model (order {order}), fed the inputs as the network is, has a held-out \
+             MSE {:.1}% below the network's ({best:.4e} against {rnn_mse:.4e}), though a linear \
+             network of {} units represents it: training stopped in a worse minimum of its own \
+             loss, so the weights above are that minimum's, not the data's best fit. More \
+             restarts may find the better one.",
+            100.0 * (1.0 - best / rnn_mse),
+            self.d_hidden
         );
         self.verdict.push_str(&format!(" Warning: {finding}"));
         self.notes.push(format!("Warning: {finding}"));

@@ -490,6 +490,18 @@ pub fn fit_and_report(
             .collect();
         analysis.check_one_step_error(trained.mse, &same_order);
     }
+    if settings.network.mode == Mode::Simulation {
+        // Each baseline fed the inputs alone, as a simulation-mode network runs.
+        let simulators: Vec<(&str, usize, f64)> = baselines
+            .fitted
+            .iter()
+            .filter_map(|(o, _)| {
+                o.heldout_mse_output_error
+                    .map(|mse| (o.name.as_str(), o.order, mse))
+            })
+            .collect();
+        analysis.check_simulation_error(trained.mse, &simulators);
+    }
     bound_eigenvalues(&mut analysis, truth, data.train, settings.network.mode);
     let outcome = outcome(
         data,
