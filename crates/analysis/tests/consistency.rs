@@ -20,6 +20,17 @@ fn network(a: f64, b: f64, c: f64) -> RnnWeights {
     }
 }
 
+/// The system the network `weights` is: `A = U`, `B = W`, `H = V`.
+fn truth_of(weights: &RnnWeights) -> dynrec_analysis::TrueSystem {
+    dynrec_analysis::TrueSystem::new(
+        weights.u.clone(),
+        Some(weights.w.clone()),
+        weights.v.clone(),
+        None,
+    )
+    .expect("truth")
+}
+
 /// `A` with the eigenvalues `r e^{±iθ}` and `c`, as a baseline's estimate would be.
 fn estimate(r: f64, theta: f64, c: f64) -> DMatrix<f64> {
     let (x, y) = (r * theta.cos(), r * theta.sin());
@@ -94,13 +105,7 @@ fn restarts_that_fit_equally_well_but_disagree_are_flagged() {
 fn nothing_is_checked_against_a_known_truth() {
     let config = AnalysisConfig::default();
     let weights = network(0.9, 0.2, 0.5);
-    let truth = dynrec_analysis::TrueSystem::new(
-        weights.u.clone(),
-        Some(weights.w.clone()),
-        weights.v.clone(),
-        None,
-    )
-    .expect("truth");
+    let truth = truth_of(&weights);
     let mut analysis = analyse(&weights, Some(&truth), None, &config).expect("analysis");
     analysis
         .add_baseline("em", &estimate(0.99, 0.1, 0.5))
@@ -162,13 +167,7 @@ fn a_better_predictor_of_the_same_order_is_flagged() {
 fn a_better_simulator_of_the_same_order_is_flagged() {
     let config = AnalysisConfig::default();
     let weights = network(0.9, 0.28, 0.5);
-    let truth = dynrec_analysis::TrueSystem::new(
-        weights.u.clone(),
-        Some(weights.w.clone()),
-        weights.v.clone(),
-        None,
-    )
-    .expect("truth");
+    let truth = truth_of(&weights);
     for known in [None, Some(&truth)] {
         let mut analysis = analyse(&weights, known, None, &config).expect("analysis");
         let finding = analysis
