@@ -158,9 +158,7 @@ impl Analysis {
         self.notes.push(format!("Warning: {finding}"));
         Some(finding)
     }
-}
 
-impl Analysis {
     /// In simulation mode, for a linear network: `baselines` are the held-out MSEs (name,
     /// order, value) of the classical baselines fed the inputs alone, on the same held-out data
     /// as the network's `rnn_mse`; when one of order at most the network's is more than
